@@ -1,0 +1,61 @@
+"""Shared fixtures: the collection on an ansible_collections path, the stand-in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECTIONS = ROOT / ".cache" / "collections"
+LINK = COLLECTIONS / "ansible_collections" / "milos_shop" / "ops"
+
+# Unit tests import the collection's code as ansible_collections.milos_shop.ops.*
+if not LINK.exists():
+    LINK.parent.mkdir(parents=True, exist_ok=True)
+    LINK.symlink_to(os.path.relpath(ROOT, LINK.parent))
+sys.path.insert(0, str(COLLECTIONS))
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers.standin import Standin  # noqa: E402
+
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    res = subprocess.run(["docker", "image", "inspect", "milos-shop/standin:local"], capture_output=True)
+    if res.returncode != 0:
+        pytest.fail("the stand-in image milos-shop/standin:local is missing: run ./scripts/setup")
+
+
+@pytest.fixture
+def standin_factory(docker_engine, tmp_path):
+    """Start stand-in stacks on demand; all are torn down after the test."""
+    made = []
+
+    def make(app_env=None, up=True):
+        s = Standin(tmp_path, app_env=app_env)
+        made.append(s)
+        return s.up() if up else s
+
+    yield make
+    for s in made:
+        s.destroy()
+
+
+@pytest.fixture
+def standin(standin_factory):
+    """A running, healthy stand-in stack of its own."""
+    return standin_factory()
+
+
+@pytest.fixture(scope="session")
+def shared_standin(docker_engine, tmp_path_factory):
+    """One stand-in for read-mostly tests of a module; do not break it."""
+    s = Standin(tmp_path_factory.mktemp("shared"))
+    s.up()
+    yield s
+    s.destroy()

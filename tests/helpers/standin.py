@@ -1,0 +1,153 @@
+"""A throw-away copy of the stand-in Milos-Shop for one test.
+
+Each instance is its own Compose project (unique project and container name,
+a free loopback port, its own data and backup directories in a temporary
+directory), so tests never touch the demo stack or each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN_SRC = ROOT / "demo" / "milos-shop"
+APP_UID = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Standin:
+    """One stand-in stack. Use as a context manager or call up()/destroy()."""
+
+    def __init__(self, base: Path, app_env: dict | None = None):
+        self.id = uuid.uuid4().hex[:8]
+        self.project = f"milos-test-{self.id}"
+        self.container = f"milos-shop-test-{self.id}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.project_dir = base / self.project
+        self.data_dir = self.project_dir / "data"
+        self.backup_dir = self.project_dir / "backups"
+        self.db_path = self.data_dir / "milos_shop.db"
+        self.app_env = {
+            "NODE_ENV": "production",
+            "LOG_LEVEL": "info",
+            "SENTRY_DSN": "",
+            "FAULTS_ENABLED": "true",
+            "RATE_LIMIT_MAX": "600",
+        }
+        self.app_env.update(app_env or {})
+        self._write_project()
+
+    # -- project files ---------------------------------------------------
+    def _write_project(self) -> None:
+        self.project_dir.mkdir(parents=True)
+        shutil.copy(STANDIN_SRC / "docker-compose.yml", self.project_dir)
+        shutil.copytree(STANDIN_SRC / "migrations", self.project_dir / "migrations")
+        for d in (self.data_dir, self.backup_dir):
+            d.mkdir(mode=0o750)
+            os.chown(d, APP_UID, APP_UID)
+        self.write_env()
+
+    def write_env(self) -> None:
+        """Write the project's .env: compose interpolation and the app's environment."""
+        env = {
+            "MILOS_SHOP_CONTAINER": self.container,
+            "MILOS_SHOP_PORT": str(self.port),
+            "MILOS_SHOP_DATA_DIR": str(self.data_dir),
+            "MILOS_SHOP_BACKUP_DIR": str(self.backup_dir),
+            **self.app_env,
+        }
+        env_file = self.project_dir / ".env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        env_file.chmod(0o600)
+
+    # -- compose -----------------------------------------------------------
+    def compose(self, *args: str, check: bool = True, timeout: int = 180) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["docker", "compose", "-p", self.project, *args],
+            cwd=self.project_dir, check=check, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def up(self, wait: bool = True) -> "Standin":
+        self.compose("up", "-d", *(["--wait", "--wait-timeout", "90"] if wait else []))
+        return self
+
+    def destroy(self) -> None:
+        self.compose("down", "-v", "--remove-orphans", "-t", "5", check=False)
+        shutil.rmtree(self.project_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Standin":
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.destroy()
+
+    # -- container ---------------------------------------------------------
+    def inspect(self) -> dict:
+        out = subprocess.run(["docker", "inspect", self.container], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)[0]
+
+    def health(self) -> str | None:
+        state = self.inspect()["State"]
+        return (state.get("Health") or {}).get("Status")
+
+    def wait_health(self, status: str = "healthy", timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.health() == status:
+                    return
+            except subprocess.CalledProcessError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.container} did not become {status} within {timeout}s (now {self.health()})")
+
+    def logs(self, since: str | None = None) -> str:
+        cmd = ["docker", "logs", self.container] + (["--since", since] if since else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        return out.stdout + out.stderr
+
+    def exec(self, *cmd: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "exec", self.container, *cmd],
+                              capture_output=True, text=True, check=check, timeout=timeout)
+
+    # -- HTTP and database ---------------------------------------------------
+    def request(self, path: str, method: str = "GET", body=None, timeout: float = 15, headers=None):
+        """Return (status, parsed JSON or text, headers); never raises on HTTP errors."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as res:
+                status, raw, hdrs = res.status, res.read(), res.headers
+        except urllib.error.HTTPError as err:
+            status, raw, hdrs = err.code, err.read(), err.headers
+        text = raw.decode("utf-8", "replace")
+        try:
+            return status, json.loads(text), hdrs
+        except ValueError:
+            return status, text, hdrs
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """Read the live database from the host, read-only, the way an operator would."""
+        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
