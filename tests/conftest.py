@@ -23,10 +23,9 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers.standin import Standin  # noqa: E402
 
 
-
 @pytest.fixture(scope="session")
 def docker_engine():
-    res = subprocess.run(["docker", "image", "inspect", "milos-shop/standin:local"], capture_output=True)
+    res = subprocess.run(["docker", "image", "inspect", "milos-shop/standin:local"], capture_output=True, check=False)
     if res.returncode != 0:
         pytest.fail("the stand-in image milos-shop/standin:local is missing: run ./scripts/setup")
 
@@ -59,3 +58,25 @@ def shared_standin(docker_engine, tmp_path_factory):
     s.up()
     yield s
     s.destroy()
+
+
+def _containers() -> set[str]:
+    out = subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True, check=False)
+    return set(out.stdout.split()) if out.returncode == 0 else set()
+
+
+def _networks() -> set[str]:
+    out = subprocess.run(["docker", "network", "ls", "-q", "--no-trunc"], capture_output=True, text=True, check=False)
+    return set(out.stdout.split()) if out.returncode == 0 else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind():
+    """Fail the run when the tests leave containers or networks behind."""
+    containers, networks = _containers(), _networks()
+    yield
+    left = _containers() - containers
+    left_networks = _networks() - networks
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", *sum((["--filter", f"id={c}"] for c in left), [])],
+                           capture_output=True, text=True, check=False).stdout.split() if left else []
+    assert not left and not left_networks, f"tests left containers {names} and networks {sorted(left_networks)}"

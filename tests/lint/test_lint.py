@@ -1,0 +1,89 @@
+"""Lint as part of the suite: ansible-lint (production), yamllint, ansible-test sanity."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SANITY_ROOT = ROOT / ".cache" / "sanity" / "ansible_collections" / "milos_shop" / "ops"
+
+pytestmark = pytest.mark.lint
+
+
+def run(cmd, cwd=ROOT, timeout=900, env=None):
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return res.returncode, res.stdout + res.stderr
+
+
+def test_ansible_lint_production_profile():
+    rc, out = run([str(BIN / "ansible-lint"), "--profile", "production", "--nocolor"])
+    assert rc == 0, out
+    assert "Profile 'production' was required, and it passed" in out
+
+
+def test_yamllint():
+    rc, out = run([str(BIN / "yamllint"), "--strict", "."])
+    assert rc == 0, out
+
+
+def test_no_sanity_ignore_files():
+    assert not list((ROOT / "tests" / "sanity").glob("ignore-*.txt")), "sanity ignore lists must stay empty"
+
+
+def _sync_collection_copy() -> None:
+    """Copy the project's files (tracked or not ignored) under an ansible_collections path.
+
+    The copy lives in .cache/sanity so that ansible-test's virtual environments
+    (under its tests/output) are reused by later runs on the same machine.
+    """
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    wanted = {f for f in files if f and (ROOT / f).is_file()}
+    SANITY_ROOT.mkdir(parents=True, exist_ok=True)
+    for path in SANITY_ROOT.rglob("*"):
+        rel = path.relative_to(SANITY_ROOT).as_posix()
+        if rel.startswith("tests/output") or path.is_dir():
+            continue
+        if rel not in wanted:
+            path.unlink()
+    for rel in wanted:
+        dst = SANITY_ROOT / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dst)
+    if not (SANITY_ROOT / ".git").exists():
+        # ansible-test uses git to list the collection's files.
+        subprocess.run(["git", "init", "-q"], cwd=SANITY_ROOT, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=SANITY_ROOT, check=True)
+
+
+def _install_offline_get_pip() -> None:
+    """Put the offline stand-in where ansible-test looks for its cached get-pip.py."""
+    import ansible_test._internal.python_requirements as requirements
+
+    versions = set(re.findall(r"pip='([\d.]+)'", Path(requirements.__file__).read_text()))
+    assert versions, "could not find the pip version ansible-test bootstraps"
+    source = (ROOT / "tests" / "sanity" / "get_pip_offline.py").read_text()
+    cache = Path.home() / ".ansible" / "test" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    for version in versions:
+        (cache / f"get_pip_{version.replace('.', '_')}.py").write_text(source)
+
+
+@pytest.mark.slow
+def test_ansible_test_sanity():
+    _sync_collection_copy()
+    _install_offline_get_pip()
+    env = dict(os.environ, ANSIBLE_TEST_PREFER_PODMAN="0")
+    rc, out = run([str(BIN / "ansible-test"), "sanity", "--venv", "--requirements",
+                   "--python", f"{sys.version_info.major}.{sys.version_info.minor}", "--color", "no"],
+                  cwd=SANITY_ROOT, timeout=1500, env=env)
+    problems = [line for line in out.splitlines() if line.startswith(("ERROR", "FATAL"))]
+    assert rc == 0, "\n".join(problems) or out[-5000:]
