@@ -80,3 +80,16 @@ def nothing_left_behind():
     names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", *sum((["--filter", f"id={c}"] for c in left), [])],
                            capture_output=True, text=True, check=False).stdout.split() if left else []
     assert not left and not left_networks, f"tests left containers {names} and networks {sorted(left_networks)}"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 for the session (database milos_shop, user milos)."""
+    import tempfile
+
+    from tests.helpers.postgres import Postgres
+
+    # Not under pytest's tmp_path: the server runs as `postgres`, which cannot enter root's 0700 directories.
+    server = Postgres(Path(tempfile.mkdtemp(prefix="milos-pg-"))).start()
+    yield server
+    server.stop()
