@@ -58,6 +58,8 @@ class Standin:
         self.project_dir.mkdir(parents=True)
         shutil.copy(STANDIN_SRC / "docker-compose.yml", self.project_dir)
         shutil.copytree(STANDIN_SRC / "migrations", self.project_dir / "migrations")
+        # db:generate (run as the app user) writes new migrations here.
+        os.chown(self.project_dir / "migrations", APP_UID, APP_UID)
         for d in (self.data_dir, self.backup_dir):
             d.mkdir(mode=0o750)
             os.chown(d, APP_UID, APP_UID)

@@ -30,24 +30,27 @@ if (String(process.env.DB_AUTO_MIGRATE || 'true') === 'true' && store.isEmpty(db
 
 const app = express();
 app.disable('x-powered-by');
-app.use(express.json());
 
 // Health endpoint behaviour that the fault switch can change at run time.
 const faults = { services: 'ok', servicesDelayMs: 6000 };
 
-// Request log in the guide's format, for every /api route.
+// Request log in the guide's format, for every /api route. First, so that it
+// also logs requests that a body parse error or a mounted handler ends (the
+// latter leave req.path relative to their mount point: keep the full one).
 app.use((req, res, next) => {
   const start = process.hrtime.bigint();
+  const reqPath = req.path;
   let body;
   const json = res.json.bind(res);
   res.json = (value) => { body = value; return json(value); };
   res.on('finish', () => {
-    if (!req.path.startsWith('/api')) return;
+    if (!reqPath.startsWith('/api')) return;
     const ms = Number((process.hrtime.bigint() - start) / 1000000n);
-    log.info(log.requestLine(req.method, req.path, res.statusCode, ms, body));
+    log.info(log.requestLine(req.method, reqPath, res.statusCode, ms, body));
   });
   next();
 });
+app.use(express.json());
 
 const limiter = rateLimit({
   windowMs: Number(process.env.RATE_LIMIT_WINDOW_MS || 60000),
@@ -89,6 +92,9 @@ app.post('/api/orders', (req, res) => {
   if (typeof customer !== 'string' || !customer || !Number.isInteger(totalCents) || totalCents < 0) {
     return res.status(400).json({ message: 'customer (string) and totalCents (integer >= 0) are required' });
   }
+  if (serviceId != null && !(Number.isInteger(serviceId) && db.prepare('SELECT 1 FROM services WHERE id = ?').get(serviceId))) {
+    return res.status(400).json({ message: `no service with id ${JSON.stringify(serviceId)}` });
+  }
   const info = db.prepare('INSERT INTO orders (customer, service_id, total_cents) VALUES (?, ?, ?)')
     .run(customer, serviceId ?? null, totalCents);
   const order = db.prepare('SELECT * FROM orders WHERE id = ?').get(Number(info.lastInsertRowid));
@@ -123,10 +129,12 @@ if (FAULTS_ENABLED) {
   });
 }
 
-app.use('/api', (req, res) => res.status(404).json({ message: `no route ${req.method} ${req.path}` }));
+app.use('/api', (req, res) => res.status(404).json({ message: `no route ${req.method} ${req.baseUrl}${req.path}` }));
 
 // eslint-disable-next-line no-unused-vars
 app.use((err, req, res, next) => {
+  // A client's mistake (a body that is not JSON, too large) is a 4xx, not a server error.
+  if (err.status >= 400 && err.status < 500) return res.status(err.status).json({ message: err.message });
   log.error(`${req.method} ${req.originalUrl} failed: ${err.name}: ${err.message}`);
   res.status(500).json({ message: 'Internal Server Error' });
 });
