@@ -60,26 +60,33 @@ def shared_standin(docker_engine, tmp_path_factory):
     s.destroy()
 
 
-def _containers() -> set[str]:
-    out = subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True, check=False)
-    return set(out.stdout.split()) if out.returncode == 0 else set()
-
-
-def _networks() -> set[str]:
-    out = subprocess.run(["docker", "network", "ls", "-q", "--no-trunc"], capture_output=True, text=True, check=False)
-    return set(out.stdout.split()) if out.returncode == 0 else set()
+def _leftovers(projects: set[str]) -> list[str]:
+    """Containers and networks still present from the given Compose projects."""
+    left = []
+    for project in sorted(projects):
+        label = f"label=com.docker.compose.project={project}"
+        for kind in (["ps", "-a"], ["network", "ls"]):
+            out = subprocess.run(["docker", *kind, "-q", "--filter", label], capture_output=True, text=True, check=False)
+            left += [f"{project}: {' '.join(kind[:1])} {ident}" for ident in out.stdout.split()]
+    return left
 
 
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind():
-    """Fail the run when the tests leave containers or networks behind."""
-    containers, networks = _containers(), _networks()
+    """Fail the run when its tests leave containers or networks behind.
+
+    Every stand-in records its Compose project (tests.helpers.standin.PROJECTS);
+    Molecule scenarios use projects named milos-molecule-*. Only those are checked,
+    so other runs on the same machine cannot disturb this one.
+    """
+    from tests.helpers import standin
+
     yield
-    left = _containers() - containers
-    left_networks = _networks() - networks
-    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", *sum((["--filter", f"id={c}"] for c in left), [])],
-                           capture_output=True, text=True, check=False).stdout.split() if left else []
-    assert not left and not left_networks, f"tests left containers {names} and networks {sorted(left_networks)}"
+    molecule = subprocess.run(["docker", "ps", "-a", "--format", "{{.Label \"com.docker.compose.project\"}}"],
+                              capture_output=True, text=True, check=False).stdout.split()
+    projects = set(standin.PROJECTS) | {p for p in molecule if p.startswith("milos-molecule-")}
+    left = _leftovers(projects)
+    assert not left, f"tests left these behind: {left}"
 
 
 @pytest.fixture(scope="session")

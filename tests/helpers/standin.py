@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN_SRC = ROOT / "demo" / "milos-shop"
 APP_UID = 1000
+# Compose projects created in this process (checked for leftovers at the end of the run).
+PROJECTS: set[str] = set()
 
 
 def free_port() -> int:
@@ -36,6 +38,7 @@ class Standin:
     def __init__(self, base: Path, app_env: dict | None = None):
         self.id = uuid.uuid4().hex[:8]
         self.project = f"milos-test-{self.id}"
+        PROJECTS.add(self.project)
         self.container = f"milos-shop-test-{self.id}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
