@@ -56,7 +56,7 @@ def test_action_group_lists_every_module():
 
 @pytest.mark.parametrize("module", MODULES)
 def test_ansible_doc_module(installed, module):
-    _, _, env, tmp = installed
+    _unused, _unused, env, tmp = installed
     rc, out = run([str(BIN / "ansible-doc"), f"milos_shop.ops.{module}"], env, tmp)
     assert rc == 0, out
     assert f"milos_shop.ops.{module}" in out
@@ -65,7 +65,7 @@ def test_ansible_doc_module(installed, module):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_ansible_doc_role(installed, role):
-    _, _, env, tmp = installed
+    _unused, _unused, env, tmp = installed
     rc, out = run([str(BIN / "ansible-doc"), "-t", "role", f"milos_shop.ops.{role}"], env, tmp)
     assert rc == 0, out
     assert "ENTRY POINT: *main*" in out
@@ -74,6 +74,6 @@ def test_ansible_doc_role(installed, role):
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_playbook_resolves_by_fqcn(installed, playbook):
-    _, _, env, tmp = installed
+    _unused, _unused, env, tmp = installed
     rc, out = run([str(BIN / "ansible-playbook"), f"milos_shop.ops.{playbook}", "--syntax-check", "-i", "localhost,"], env, tmp)
     assert rc == 0, out

@@ -63,7 +63,7 @@ def test_stopped_app_fails_the_run_and_says_why(standin, tmp_path):
 
 
 def test_failing_health_endpoint_fails_the_run(standin, tmp_path):
-    status, _, _ = standin.request("/api/_fault/services", method="POST", body={"mode": "error"})
+    status, _unused, _unused = standin.request("/api/_fault/services", method="POST", body={"mode": "error"})
     assert status == 200
     res = playbook(write_inventory(tmp_path, standin), "--tags", "daily_health")
     assert res.returncode == 2, res.stdout + res.stderr

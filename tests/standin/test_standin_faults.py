@@ -61,7 +61,7 @@ def timed(fn, *args, **kwargs):
 
 
 def test_fault_error_answers_500_and_logs_an_error(shared_standin):
-    status, body, _ = shared_standin.request("/api/_fault/error")
+    status, body, _unused = shared_standin.request("/api/_fault/error")
     assert status == 500
     assert body == {"message": "Internal Server Error"}
     wait_log(shared_standin, r"^\S+ \[error\] GET /api/_fault/error failed: Error: injected server error$")
@@ -80,11 +80,11 @@ def test_fault_slow_takes_the_requested_time(shared_standin):
     worker.start()
     time.sleep(0.5)
     # The app keeps serving others while the slow request waits.
-    (status, _, _), seconds = timed(shared_standin.request, "/api/services")
+    (status, _unused, _unused), seconds = timed(shared_standin.request, "/api/services")
     assert status == 200 and seconds < 2
     worker.join(30)
     assert not worker.is_alive()
-    status, body, _ = result["answer"]
+    status, body, _unused = result["answer"]
     assert status == 200 and body == {"sleptMs": 6000}
     assert 6.0 <= result["seconds"] < 12
     logs = wait_log(shared_standin, r"\[info\] GET /api/_fault/slow 200 in \d+ms")
@@ -105,27 +105,27 @@ def test_faults_are_off_unless_enabled(standin_factory):
 def test_services_fault_switch_modes(standin_factory):
     s = started(standin_factory)
 
-    status, body, _ = s.request("/api/_fault/services", "POST", {"mode": "slow", "delayMs": 1500})
+    status, body, _unused = s.request("/api/_fault/services", "POST", {"mode": "slow", "delayMs": 1500})
     assert status == 200 and body == {"services": "slow", "servicesDelayMs": 1500}
-    (status, services, _), seconds = timed(s.request, "/api/services", timeout=10)
+    (status, services, _unused), seconds = timed(s.request, "/api/services", timeout=10)
     assert status == 200 and len(services) == 4
     assert seconds >= 1.5
     wait_log(s, r"^\S+ \[warn\] fault switch: /api/services is now slow$")
 
-    status, body, _ = s.request("/api/_fault/services", "POST", {"mode": "error"})
+    status, body, _unused = s.request("/api/_fault/services", "POST", {"mode": "error"})
     assert status == 200 and body["services"] == "error"
-    status, body, _ = s.request("/api/services")
+    status, body, _unused = s.request("/api/services")
     assert status == 500 and body == {"message": "Internal Server Error"}
     wait_log(s, r"^\S+ \[error\] GET /api/services failed: Error: services query failed \(injected fault\)$")
     assert s.exec("/usr/local/bin/node", "/app/dist/healthcheck.js", check=False).returncode == 1
 
-    status, body, _ = s.request("/api/_fault/services", "POST", {"mode": "ok"})
+    status, body, _unused = s.request("/api/_fault/services", "POST", {"mode": "ok"})
     assert status == 200 and body["services"] == "ok"
-    (status, services, _), seconds = timed(s.request, "/api/services")
+    (status, services, _unused), seconds = timed(s.request, "/api/services")
     assert status == 200 and len(services) == 4 and seconds < 1.5
 
     for bad in ({"mode": "broken"}, {}, {"delayMs": 10}):
-        status, body, _ = s.request("/api/_fault/services", "POST", bad)
+        status, body, _unused = s.request("/api/_fault/services", "POST", bad)
         assert status == 400 and body == {"message": "mode must be ok, slow or error"}
     assert s.request("/api/services")[0] == 200
 
@@ -147,12 +147,12 @@ def test_services_error_makes_docker_unhealthy(standin):
 
 def test_crash_exits_and_docker_restarts_it(standin_factory):
     s = started(standin_factory)
-    status, order, _ = s.request("/api/orders", "POST", {"customer": "before-crash", "totalCents": 4200})
+    status, order, _unused = s.request("/api/orders", "POST", {"customer": "before-crash", "totalCents": 4200})
     assert status == 201
     before = s.inspect()
     assert before["RestartCount"] == 0
 
-    status, body, _ = s.request("/api/_fault/crash", "POST", {})
+    status, body, _unused = s.request("/api/_fault/crash", "POST", {})
     assert status == 202 and body == {"crashing": True}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -100,7 +100,7 @@ def test_services_reflects_database_changes(shop):
     # A row added inside the container with the sqlite3 CLI appears at once ...
     container_sql(shop, "INSERT INTO services (name, description, price_cents) "
                         "VALUES ('ssl-setup', 'TLS certificate set-up', 4500)")
-    status, body, _ = shop.request("/api/services")
+    status, body, _unused = shop.request("/api/services")
     assert status == 200
     added = [r for r in body if r["name"] == "ssl-setup"]
     assert added and added[0]["priceCents"] == 4500 and added[0]["description"] == "TLS certificate set-up"
@@ -108,7 +108,7 @@ def test_services_reflects_database_changes(shop):
     # ... and a change written from the host through the bind mount, too.
     host_write(shop, "UPDATE services SET active = 0 WHERE name = 'ssl-setup'")
     host_write(shop, "UPDATE services SET price_cents = 3100 WHERE name = 'hosting'")
-    status, body, _ = shop.request("/api/services")
+    status, body, _unused = shop.request("/api/services")
     assert status == 200
     names = [r["name"] for r in body]
     assert "ssl-setup" not in names
@@ -119,13 +119,13 @@ def test_services_reflects_database_changes(shop):
 
 def test_unknown_api_route_is_a_json_404(shared_standin):
     path = f"/api/no-such-route-{uuid.uuid4().hex[:6]}"
-    status, body, _ = shared_standin.request(path)
+    status, body, _unused = shared_standin.request(path)
     assert status == 404
     assert body == {"message": f"no route GET {path}"}
 
 
 def test_version_names_the_built_dependencies(shared_standin):
-    status, body, _ = shared_standin.request("/api/version")
+    status, body, _unused = shared_standin.request("/api/version")
     assert status == 200
     assert body["name"] == "milos-shop-standin"
     assert body["dependencies"] == {"express": "4.17.1", "express-rate-limit": "6.7.0", "socket.io": "4.5.0"}
@@ -136,11 +136,11 @@ def test_version_names_the_built_dependencies(shared_standin):
 
 
 def test_post_order_writes_a_row(shop):
-    _, before, _ = shop.request("/api/orders/count")
+    _unused, before, _unused = shop.request("/api/orders/count")
     service_id = shop.request("/api/services")[1][0]["id"]
     customer = f"customer-{uuid.uuid4().hex[:8]}"
 
-    status, order, _ = shop.request("/api/orders", "POST",
+    status, order, _unused = shop.request("/api/orders", "POST",
                                     {"customer": customer, "serviceId": service_id, "totalCents": 12345})
     assert status == 201
     assert order["customer"] == customer
@@ -153,11 +153,11 @@ def test_post_order_writes_a_row(shop):
     rows = shop.query("SELECT customer, service_id, total_cents, source FROM orders WHERE id = ?", (order["id"],))
     assert rows == [(customer, service_id, 12345, "api")]
     assert shop.request("/api/orders/count")[1] == {"count": before["count"] + 1}
-    status, latest, _ = shop.request("/api/orders?limit=1")
+    status, latest, _unused = shop.request("/api/orders?limit=1")
     assert status == 200 and latest == [order]
 
     # An order without a service is fine too.
-    status, order2, _ = shop.request("/api/orders", "POST", {"customer": customer, "totalCents": 0})
+    status, order2, _unused = shop.request("/api/orders", "POST", {"customer": customer, "totalCents": 0})
     assert status == 201 and order2["service_id"] is None and order2["id"] > order["id"]
 
 
@@ -178,7 +178,7 @@ def test_post_order_writes_a_row(shop):
         "total-negative", "total-float", "unknown-service", "service-name", "array", "string"])
 def test_post_order_rejects_bad_input(shop, body):
     before = shop.query("SELECT count(*) FROM orders")[0][0]
-    status, res, _ = shop.request("/api/orders", "POST", body)
+    status, res, _unused = shop.request("/api/orders", "POST", body)
     assert status == 400
     assert isinstance(res, dict) and res["message"]
     assert shop.query("SELECT count(*) FROM orders")[0][0] == before
@@ -201,7 +201,7 @@ def test_post_order_rejects_a_body_that_is_not_json(shop):
 def test_orders_count_matches_the_database(shop):
     for i in range(3):
         assert shop.request("/api/orders", "POST", {"customer": f"count-{i}", "totalCents": i})[0] == 201
-    status, body, _ = shop.request("/api/orders/count")
+    status, body, _unused = shop.request("/api/orders/count")
     assert status == 200
     assert body == {"count": shop.query("SELECT count(*) FROM orders")[0][0]}
     assert body["count"] >= 3
@@ -351,7 +351,7 @@ def test_socketio_client_connects_and_receives_order_events(shop):
         sid = json.loads(connected[2:])["sid"]
         wait_log(shop, rf"^\S+ \[info\] websocket connected {re.escape(sid)}$")
 
-        status, order, _ = shop.request("/api/orders", "POST", {"customer": "ws-watcher", "totalCents": 700})
+        status, order, _unused = shop.request("/api/orders", "POST", {"customer": "ws-watcher", "totalCents": 700})
         assert status == 201
         event = ws.recv_text()
         assert event.startswith("42")

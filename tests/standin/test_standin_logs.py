@@ -89,9 +89,9 @@ def test_request_lines_use_the_guide_format(shared_standin):
     ]
     answers = {}
     for method, path, body in calls:
-        status, res, _ = shared_standin.request(path, method, body)
+        status, res, _unused = shared_standin.request(path, method, body)
         answers[(method, path)] = (status, res)
-    lines = wait_log(shared_standin, rf"POST /api/_fault/services 400 in \d+ms :: ")
+    lines = wait_log(shared_standin, r"POST /api/_fault/services 400 in \d+ms :: ")
 
     found = {}
     for m in request_lines(lines):
@@ -115,7 +115,7 @@ def test_long_response_json_is_cut(standin_factory):
     s = started(standin_factory)
     for i in range(10):
         assert s.request("/api/orders", "POST", {"customer": f"long-line-{i}", "totalCents": i})[0] == 201
-    status, body, _ = s.request("/api/orders?limit=10")
+    status, body, _unused = s.request("/api/orders?limit=10")
     assert status == 200 and len(json.dumps(body)) > 400
     lines = wait_log(s, r"\[info\] GET /api/orders 200 in")
     m = [m for m in request_lines(lines) if m["path"] == "/api/orders" and m["method"] == "GET"][-1]
@@ -128,7 +128,7 @@ def test_long_response_json_is_cut(standin_factory):
 
 
 def test_errors_are_logged_at_error_level(shared_standin):
-    status, body, _ = shared_standin.request("/api/_fault/error")
+    status, body, _unused = shared_standin.request("/api/_fault/error")
     assert status == 500 and body == {"message": "Internal Server Error"}
     lines = wait_log(shared_standin, r"\[error\] GET /api/_fault/error failed: Error: injected server error$")
     assert any(re.match(r"^\S+ \[info\] GET /api/_fault/error 500 in \d+ms :: ", line) for line in lines)
@@ -165,7 +165,7 @@ def test_log_level_warn_keeps_warnings(standin_factory):
 def test_rate_limit_answers_429_and_logs_a_warning(standin_factory):
     s = started(standin_factory, RATE_LIMIT_MAX="5")
     for i in range(5):
-        status, _, headers = s.request("/api/orders", "POST", {"customer": f"rl-{i}", "totalCents": 100})
+        status, _unused, headers = s.request("/api/orders", "POST", {"customer": f"rl-{i}", "totalCents": 100})
         assert status == 201
         assert headers["RateLimit-Limit"] == "5"
         assert headers["RateLimit-Remaining"] == str(4 - i)
@@ -186,7 +186,7 @@ def test_rate_limit_answers_429_and_logs_a_warning(standin_factory):
 
 def test_services_is_exempt_from_the_rate_limit(standin_factory):
     s = started(standin_factory, RATE_LIMIT_MAX="5")
-    for _ in range(20):
+    for _unused in range(20):
         status, body, headers = s.request("/api/services")
         assert status == 200 and isinstance(body, list)
         assert headers["RateLimit-Limit"] is None
@@ -195,6 +195,6 @@ def test_services_is_exempt_from_the_rate_limit(standin_factory):
         assert s.request("/api/orders", "POST", {"customer": f"ex-{i}", "totalCents": 1})[0] == 201
     assert s.request("/api/orders", "POST", {"customer": "ex-over", "totalCents": 1})[0] == 429
     # ... and monitoring still gets through once the limit is hit.
-    for _ in range(5):
+    for _unused in range(5):
         assert s.request("/api/services")[0] == 200
     assert s.exec("/usr/local/bin/node", "/app/dist/healthcheck.js", check=False).returncode == 0

@@ -39,7 +39,7 @@ def test_dependencies_are_caret_ranges_over_the_pinned_releases(package):
     assert package["dependencies"] == {name: f"^{version}" for name, version in PINNED.items()}
     for name, version in PINNED.items():
         # A caret range on a 1.x-or-later release admits newer minors and patches.
-        assert int(version.split(".")[0]) >= 1
+        assert int(version.split(".", maxsplit=1)[0]) >= 1
 
 
 def test_lock_file_pins_the_old_releases(package, lock):
@@ -122,7 +122,7 @@ def test_build_matches_the_demo_dist(builds):
 @pytest.mark.docker
 def test_running_image_reports_the_same_build(builds, shared_standin):
     info = json.loads((builds[0][0] / "build-info.json").read_text())
-    status, version, _ = shared_standin.request("/api/version")
+    status, version, _unused = shared_standin.request("/api/version")
     assert status == 200
     assert version["dependencies"] == info["dependencies"]
     assert version == info, "the image milos-shop/standin:local is stale: run ./scripts/setup"
