@@ -58,10 +58,13 @@ def _sync_collection_copy() -> None:
         dst = SANITY_ROOT / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dst)
-    if not (SANITY_ROOT / ".git").exists():
-        # ansible-test uses git to list the collection's files.
-        subprocess.run(["git", "init", "-q"], cwd=SANITY_ROOT, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=SANITY_ROOT, check=True)
+    # ansible-test lists the collection's files with git: give the copy a repository
+    # of its own (never let git fall through to the checkout's repository above it).
+    git = ["git", f"--git-dir={SANITY_ROOT / '.git'}", f"--work-tree={SANITY_ROOT}"]
+    if subprocess.run([*git, "rev-parse", "--git-dir"], capture_output=True, check=False).returncode != 0:
+        shutil.rmtree(SANITY_ROOT / ".git", ignore_errors=True)
+        subprocess.run(["git", "init", "-q", str(SANITY_ROOT)], check=True)
+    subprocess.run([*git, "add", "-A", "."], cwd=SANITY_ROOT, check=True)
 
 
 def _install_offline_get_pip() -> None:
@@ -87,3 +90,7 @@ def test_ansible_test_sanity():
                   cwd=SANITY_ROOT, timeout=1500, env=env)
     problems = [line for line in out.splitlines() if line.startswith(("ERROR", "FATAL"))]
     assert rc == 0, "\n".join(problems) or out[-5000:]
+    # A run that found nothing to test would also exit 0.
+    assert "All targets skipped" not in out, out[-5000:]
+    for test in ("validate-modules", "pylint", "pep8", "yamllint", "ansible-doc", "import"):
+        assert f"Running sanity test '{test}'" in out, f"sanity test {test} did not run:\n{out[-3000:]}"

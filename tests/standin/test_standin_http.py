@@ -141,7 +141,7 @@ def test_post_order_writes_a_row(shop):
     customer = f"customer-{uuid.uuid4().hex[:8]}"
 
     status, order, _unused = shop.request("/api/orders", "POST",
-                                    {"customer": customer, "serviceId": service_id, "totalCents": 12345})
+                                          {"customer": customer, "serviceId": service_id, "totalCents": 12345})
     assert status == 201
     assert order["customer"] == customer
     assert order["service_id"] == service_id
