@@ -1,0 +1,299 @@
+#!/usr/bin/python
+# Copyright: milos_shop.ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: health_probe
+short_description: Probe the shop's health endpoint over HTTP(S), its WebSocket and its TLS certificate
+version_added: 0.1.0
+description:
+  - Requests O(url) (by default the guide's health endpoint C(GET /api/services)) and checks the answer the way an
+    operator would with C(curl -f), and more precisely.
+  - Checks the status code against O(status_codes) and the latency, measured in milliseconds, against
+    O(latency_threshold_ms) (the guide alerts on answers slower than 5 s). M(ansible.builtin.uri) reports whole
+    seconds only.
+  - Optionally parses the body as JSON and evaluates JMESPath expressions on it (O(json_assertions)), and matches the
+    body against a regular expression (O(body_regex)).
+  - Optionally checks that the Socket.io WebSocket upgrade is answered with C(101 Switching Protocols) and a correct
+    C(Sec-WebSocket-Accept) (O(websocket)).
+  - For C(https://) URLs, reports the days until the server certificate expires and alerts below
+    O(tls_days_threshold).
+  - Retries with exponential backoff when the server cannot be reached or answers an unexpected status.
+  - Never changes anything. A failed check fails the task unless O(fail_on_alert=false); the result says plainly what
+    is wrong in RV(msg) and RV(alerts), and names transport problems as what they are (C(connection_refused),
+    C(dns), C(timeout), C(tls), C(not_json), ...).
+author:
+  - milos_shop.ops contributors (@milos-shop)
+extends_documentation_fragment:
+  - milos_shop.ops._attributes
+  - milos_shop.ops._attributes.read_only
+requirements:
+  - jmespath (only for O(json_assertions))
+options:
+  url:
+    description:
+      - The URL to request, C(http://) or C(https://).
+    type: str
+    default: http://127.0.0.1:5000/api/services
+  method:
+    description:
+      - HTTP method of the request.
+    type: str
+    default: GET
+    choices: [GET, HEAD]
+  headers:
+    description:
+      - Extra request headers.
+    type: dict
+    default: {}
+  status_codes:
+    description:
+      - The status codes that count as healthy.
+    type: list
+    elements: int
+    default: [200]
+  latency_threshold_ms:
+    description:
+      - An answer slower than this, in milliseconds, raises a C(latency) alert.
+    type: int
+    default: 5000
+  timeout:
+    description:
+      - Seconds to wait for the connection and for each read.
+    type: float
+    default: 10
+  retries:
+    description:
+      - How many more times to try when the server cannot be reached or answers a status not in O(status_codes).
+    type: int
+    default: 0
+  backoff:
+    description:
+      - Seconds before the first retry; each further retry waits twice as long.
+    type: float
+    default: 1
+  expect_json:
+    description:
+      - Alert (C(not_json)) when the body is not JSON. Implied by O(json_assertions).
+    type: bool
+    default: false
+  json_assertions:
+    description:
+      - JMESPath expressions evaluated on the JSON body; each must give a true value (not null, false, 0, or an empty
+        string, list or object), for example V(length(@\) > `0`) or V([0].name).
+    type: list
+    elements: str
+    default: []
+  return_json:
+    description:
+      - Return the parsed body in RV(json).
+    type: bool
+    default: false
+  body_regex:
+    description:
+      - A regular expression the body must match (Python C(re.search)).
+    type: str
+  websocket:
+    description:
+      - Also check the WebSocket upgrade on the same host and port at O(websocket_path).
+    type: bool
+    default: false
+  websocket_path:
+    description:
+      - Path of the WebSocket endpoint (Socket.io's by default).
+    type: str
+    default: /socket.io/?EIO=4&transport=websocket
+  tls_days_threshold:
+    description:
+      - For C(https://) URLs, alert (C(tls_expiry)) when the certificate expires in fewer days than this.
+    type: int
+    default: 14
+  validate_certs:
+    description:
+      - Verify the server's TLS certificate and host name.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A file of CA certificates to verify the server with, instead of the system's.
+    type: path
+  fail_on_alert:
+    description:
+      - Fail the task when any alert is raised. With V(false) the task succeeds and RV(ok) tells.
+    type: bool
+    default: true
+notes:
+  - The latency is the time from the start of the connection to the end of the body.
+seealso:
+  - module: ansible.builtin.uri
+"""
+
+EXAMPLES = r"""
+- name: Check the health endpoint like the guide's curl, with a 5 s latency threshold
+  milos_shop.ops.health_probe:
+    url: http://127.0.0.1:5000/api/services
+    json_assertions:
+      - "length(@) > `0`"
+
+- name: Check the WebSocket and retry a restarting app
+  milos_shop.ops.health_probe:
+    url: http://127.0.0.1:5000/api/services
+    websocket: true
+    retries: 3
+    backoff: 2
+
+- name: Report without failing, for a run report
+  milos_shop.ops.health_probe:
+    url: https://shop.example.com/api/services
+    tls_days_threshold: 21
+    fail_on_alert: false
+  register: health
+"""
+
+RETURN = r"""
+ok:
+  description: Whether every check passed (no alert).
+  returned: always
+  type: bool
+msg:
+  description: One line saying what is wrong, or what answered how fast.
+  returned: always
+  type: str
+  sample: http://127.0.0.1:5000/api/services answered in 6012 ms, over the 5000 ms threshold
+url:
+  description: The URL requested.
+  returned: always
+  type: str
+status:
+  description: The HTTP status of the last attempt; null when no answer came.
+  returned: always
+  type: int
+  sample: 200
+latency_ms:
+  description: Milliseconds from the start of the connection to the end of the body, of the last attempt.
+  returned: always
+  type: float
+  sample: 3.2
+attempts:
+  description: How many requests were made.
+  returned: always
+  type: int
+failed_assertions:
+  description: The JMESPath expressions (and the body regex) that did not hold.
+  returned: always
+  type: list
+  elements: str
+alerts:
+  description: One entry per problem found.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description:
+        - What is wrong, one of C(status), C(latency), C(assertion), C(body_regex), C(not_json), C(tls_expiry),
+          C(websocket), C(connection_refused), C(connection_reset), C(dns), C(timeout), C(tls), C(protocol),
+          C(network), C(error).
+      type: str
+    message:
+      description: A sentence for a person.
+      type: str
+    value:
+      description: The measured value (status, milliseconds, days), when there is one.
+      type: raw
+error:
+  description: The transport error of the last attempt, when no answer came.
+  returned: always
+  type: dict
+json:
+  description: The parsed body, with O(return_json=true).
+  returned: always
+  type: raw
+websocket:
+  description: The WebSocket check, with O(websocket=true).
+  returned: when O(websocket=true)
+  type: dict
+  contains:
+    url:
+      description: The WebSocket URL.
+      type: str
+    status:
+      description: The HTTP status of the upgrade answer (101 when it worked).
+      type: int
+    accept_ok:
+      description: Whether C(Sec-WebSocket-Accept) matched the key sent.
+      type: bool
+    latency_ms:
+      description: Milliseconds to the answer.
+      type: float
+tls_days_left:
+  description: Days until the server certificate expires.
+  returned: for https URLs
+  type: float
+tls_not_after:
+  description: When the server certificate expires (ISO 8601, UTC).
+  returned: for https URLs
+  type: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.milos_shop.ops.plugins.module_utils._health import (
+    HAS_JMESPATH,
+    probe,
+)
+
+
+def argument_spec():
+    return dict(
+        url=dict(type="str", default="http://127.0.0.1:5000/api/services"),
+        method=dict(type="str", default="GET", choices=["GET", "HEAD"]),
+        headers=dict(type="dict", default={}),
+        status_codes=dict(type="list", elements="int", default=[200]),
+        latency_threshold_ms=dict(type="int", default=5000),
+        timeout=dict(type="float", default=10),
+        retries=dict(type="int", default=0),
+        backoff=dict(type="float", default=1),
+        expect_json=dict(type="bool", default=False),
+        json_assertions=dict(type="list", elements="str", default=[]),
+        return_json=dict(type="bool", default=False),
+        body_regex=dict(type="str"),
+        websocket=dict(type="bool", default=False),
+        websocket_path=dict(type="str", default="/socket.io/?EIO=4&transport=websocket"),
+        tls_days_threshold=dict(type="int", default=14),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        fail_on_alert=dict(type="bool", default=True),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    if params["json_assertions"] and not HAS_JMESPATH:
+        module.fail_json(msg=missing_required_lib("jmespath"))
+    for name in ("retries", "latency_threshold_ms", "tls_days_threshold"):
+        if params[name] < 0:
+            module.fail_json(msg="%s must be 0 or more, got %r" % (name, params[name]))
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be more than 0, got %r" % params["timeout"])
+    if not params["websocket_path"].startswith("/"):
+        module.fail_json(msg="websocket_path must start with /, got %r" % params["websocket_path"])
+    try:
+        result = probe(params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="health probe of %r failed unexpectedly: %s" % (params["url"], exc), exception=traceback.format_exc())
+    result["changed"] = False
+    if params["fail_on_alert"] and not result["ok"]:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# Copyright: milos_shop.ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: resource_usage
+short_description: Disk, memory and CPU use of the host and of the app container, against the guide's thresholds
+version_added: 0.1.0
+description:
+  - Measures the use of the filesystems that hold O(paths) (the data and backup directories, and C(/)), the host's
+    memory, the host's CPU sampled over O(cpu_interval) seconds, and the app container's CPU and memory from the Docker
+    stats API (as C(docker stats) computes them).
+  - Raises an alert for each figure over its threshold. The defaults are the guide's, disk more than 90 % used
+    (less than 10 % free), memory and CPU more than 80 %.
+  - Replaces the guide's C(df -h), C(check-disk-space.sh), C(docker stats) and C(check-memory.sh).
+author:
+  - milos_shop.ops contributors (@milos-shop)
+extends_documentation_fragment:
+  - milos_shop.ops._attributes
+  - milos_shop.ops._attributes.read_only
+requirements:
+  - Linux (/proc) on the target
+  - docker (the Python Docker SDK) on the target, for O(container)
+options:
+  paths:
+    description:
+      - Paths whose filesystems are measured; paths on the same filesystem are reported once.
+    type: list
+    elements: path
+    default: [/]
+  cpu_interval:
+    description:
+      - Seconds over which the host CPU is sampled; V(0) skips the host CPU.
+    type: float
+    default: 1
+  container:
+    description:
+      - Name of the app container whose CPU and memory are read; empty skips it.
+    type: str
+    default: milos-shop
+  docker_host:
+    description:
+      - The Docker daemon to talk to. Defaults to E(DOCKER_HOST), else the local socket.
+    type: str
+  disk_threshold_percent:
+    description:
+      - Alert when a filesystem is more than this much used.
+    type: int
+    default: 90
+  memory_threshold_percent:
+    description:
+      - Alert when the host's memory is more than this much used.
+    type: int
+    default: 80
+  cpu_threshold_percent:
+    description:
+      - Alert when the host's CPU is busier than this over O(cpu_interval).
+    type: int
+    default: 80
+  container_cpu_threshold_percent:
+    description:
+      - Alert when the container uses more CPU than this (100 is one full core).
+    type: int
+    default: 80
+  container_memory_threshold_percent:
+    description:
+      - Alert when the container uses more than this share of its memory limit.
+    type: int
+    default: 80
+  fail_on_alert:
+    description:
+      - Fail the task when any alert is raised. With V(false) the task succeeds and RV(ok) tells.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Resources of the shop against the guide's thresholds
+  milos_shop.ops.resource_usage:
+    paths:
+      - /
+      - /opt/milos-shop/data
+      - /var/backups/milos-shop
+    container: milos-shop
+"""
+
+RETURN = r"""
+ok:
+  description: Whether no figure is over its threshold.
+  returned: always
+  type: bool
+msg:
+  description: One line that says what is over its threshold, or the figures.
+  returned: always
+  type: str
+alerts:
+  description: One entry per figure over its threshold, with C(kind) (C(disk), C(memory), C(cpu), C(container_cpu),
+    C(container_memory)), C(message) and C(value).
+  returned: always
+  type: list
+  elements: dict
+disks:
+  description: One entry per filesystem, with C(paths), C(total_bytes), C(used_bytes), C(free_bytes) and C(used_percent).
+  returned: always
+  type: list
+  elements: dict
+memory:
+  description: Host memory, C(total_bytes), C(available_bytes), C(used_percent).
+  returned: always
+  type: dict
+cpu:
+  description: Host CPU, C(used_percent) over C(interval_s), and C(cpus); null with O(cpu_interval=0).
+  returned: always
+  type: dict
+container:
+  description: The container's C(name), C(cpu_percent), C(memory_used_bytes), C(memory_limit_bytes), C(memory_percent), C(pids).
+  returned: when O(container) is set
+  type: dict
+"""
+
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.milos_shop.ops.plugins.module_utils._resources import (
+    alerts_for,
+    container_usage,
+    cpu_usage,
+    group_disks,
+    memory_usage,
+)
+
+try:
+    import docker
+    from docker.errors import DockerException, NotFound
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+
+def argument_spec():
+    return dict(
+        paths=dict(type="list", elements="path", default=["/"]),
+        cpu_interval=dict(type="float", default=1),
+        container=dict(type="str", default="milos-shop"),
+        docker_host=dict(type="str"),
+        disk_threshold_percent=dict(type="int", default=90),
+        memory_threshold_percent=dict(type="int", default=80),
+        cpu_threshold_percent=dict(type="int", default=80),
+        container_cpu_threshold_percent=dict(type="int", default=80),
+        container_memory_threshold_percent=dict(type="int", default=80),
+        fail_on_alert=dict(type="bool", default=True),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    missing = [p for p in params["paths"] if not os.path.exists(p)]
+    if missing:
+        module.fail_json(msg="paths do not exist: %s" % ", ".join(repr(p) for p in missing))
+    if params["cpu_interval"] < 0:
+        module.fail_json(msg="cpu_interval must be 0 or more, got %r" % params["cpu_interval"])
+
+    result = {"disks": group_disks(params["paths"]), "memory": memory_usage(), "cpu": None}
+    if params["cpu_interval"] > 0:
+        result["cpu"] = cpu_usage(params["cpu_interval"])
+    if params["container"]:
+        if not HAS_DOCKER:
+            module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+        host = params["docker_host"] or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        try:
+            client = docker.APIClient(base_url=host, version="auto", timeout=60)
+            stats = client.stats(params["container"], stream=False)
+        except NotFound:
+            module.fail_json(msg="container %r does not exist on %s" % (params["container"], host), **result)
+        except DockerException as exc:
+            module.fail_json(msg="cannot read the stats of %r from the Docker daemon at %s: %s" % (params["container"], host, exc),
+                             **result)
+        result["container"] = dict(container_usage(stats), name=params["container"])
+
+    thresholds = {
+        "disk": params["disk_threshold_percent"],
+        "memory": params["memory_threshold_percent"],
+        "cpu": params["cpu_threshold_percent"],
+        "container_cpu": params["container_cpu_threshold_percent"],
+        "container_memory": params["container_memory_threshold_percent"],
+    }
+    result["alerts"] = alerts_for(result, thresholds)
+    result["ok"] = not result["alerts"]
+    if result["ok"]:
+        parts = ["disk %s %.1f%%" % (",".join(d["paths"]), d["used_percent"]) for d in result["disks"]]
+        parts.append("memory %.1f%%" % result["memory"]["used_percent"])
+        if result["cpu"]:
+            parts.append("CPU %.1f%%" % result["cpu"]["used_percent"])
+        if result.get("container"):
+            parts.append("%s CPU %.1f%% memory %.1f%%" % (params["container"], result["container"]["cpu_percent"],
+                                                           result["container"]["memory_percent"]))
+        result["msg"] = "; ".join(parts)
+    else:
+        result["msg"] = "; ".join(alert["message"] for alert in result["alerts"])
+    result["changed"] = False
+    if params["fail_on_alert"] and not result["ok"]:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
