@@ -13,8 +13,8 @@ description:
     shelling out, and streams them line by line, so memory does not grow with the size of the log.
   - Replaces the guide's C(docker-compose logs --since 24h | grep -i error) and its alerts on 5xx errors and answers
     slower than 5 s.
-  - Parses the guide's request line format C(METHOD /api/path STATUS in DURATIONms :: {response_json}) and counts the
-    5xx answers and the requests slower than O(slow_threshold_ms).
+  - "Parses the guide's request line format C(METHOD /api/path STATUS in DURATIONms :: {response_json}) and counts the
+    5xx answers and the requests slower than O(slow_threshold_ms)."
   - Counts error-level lines (C([error]), C([fatal]), ... or, in lines without a level, the words error, exception,
     fatal) and groups them by signature (the message with numbers, ids, times and quoted strings replaced), with a
     count, the first and last time seen and a sample line. Returns the O(top) most frequent groups.
