@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 try:
     import jmespath
+    import jmespath.exceptions
+    import jmespath.functions
     HAS_JMESPATH = True
 except ImportError:  # pragma: no cover - depends on the target
     jmespath = None
@@ -35,6 +37,7 @@ except ImportError:  # pragma: no cover - depends on the target
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_BODY = 4 * 1024 * 1024
+BODY_CHECKS = ("expect_json", "json_assertions", "return_json", "body_regex")
 
 
 class ProbeError(Exception):
@@ -58,6 +61,8 @@ def classify(exc, host, timeout):
         return "tls", "TLS certificate of %r not accepted: %s" % (host, exc.verify_message or exc)
     if isinstance(exc, ssl.SSLError):
         return "tls", "TLS handshake with %r failed: %s" % (host, exc)
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "connection_reset", "%r closed the connection without an answer" % host
     if isinstance(exc, ConnectionRefusedError):
         return "connection_refused", "connection to %r refused (nothing listens there?)" % host
     if isinstance(exc, ConnectionResetError):
@@ -75,11 +80,80 @@ def _target(url):
         raise ValueError("url %r must start with http:// or https://" % url)
     if not parts.hostname:
         raise ValueError("url %r has no host" % url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ValueError("url %r has an invalid port: %s" % (url, exc))
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     return parts.scheme, parts.hostname, port, path
+
+
+def _function_calls(node):
+    """(name, number of arguments) of every function call in a parsed JMESPath expression."""
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "function_expression":
+        yield node["value"], len(node.get("children") or [])
+    for child in node.get("children") or []:
+        yield from _function_calls(child)
+
+
+def _compile_assertions(assertions):
+    """[(expression, compiled)]; ValueError naming the entry that is not JMESPath.
+
+    Unknown functions and wrong numbers of arguments are found here too (jmespath
+    itself finds them only while evaluating, and only on the branches it visits).
+    """
+    compiled = []
+    if not assertions:
+        return compiled  # also without jmespath
+    table = jmespath.functions.Functions.FUNCTION_TABLE
+    for expression in assertions:
+        try:
+            program = jmespath.compile(expression)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise ValueError("json_assertions entry %r is not valid JMESPath: %s" % (expression, exc))
+        for name, count in _function_calls(program.parsed):
+            if name not in table:
+                raise ValueError("json_assertions entry %r is not valid JMESPath: unknown function %s()" % (expression, name))
+            signature = table[name]["signature"]
+            variadic = bool(signature) and signature[-1].get("variadic", False)
+            if count < len(signature) or (count > len(signature) and not variadic):
+                raise ValueError("json_assertions entry %r is not valid JMESPath: %s() takes %s%d arguments, got %d"
+                                 % (expression, name, "at least " if variadic else "", len(signature), count))
+        compiled.append((expression, program))
+    return compiled
+
+
+def check_params(params):
+    """Raise ValueError, naming the option and its value, for parameters the probe cannot work with."""
+    _target(params["url"])
+    for name in ("retries", "backoff", "latency_threshold_ms", "tls_days_threshold"):
+        if params[name] < 0:
+            raise ValueError("%s must be 0 or more, got %r" % (name, params[name]))
+    if params["timeout"] <= 0:
+        raise ValueError("timeout must be more than 0, got %r" % params["timeout"])
+    codes = params["status_codes"]
+    if not codes or any(not 100 <= code <= 599 for code in codes):
+        raise ValueError("status_codes must list HTTP status codes (100 to 599), got %r" % codes)
+    path = params["websocket_path"]
+    if not path.startswith("/") or any(char.isspace() or ord(char) < 32 for char in path):
+        raise ValueError("websocket_path must start with / and hold no spaces or control characters, got %r" % path)
+    if params["body_regex"]:
+        try:
+            re.compile(params["body_regex"])
+        except re.error as exc:
+            raise ValueError("body_regex %r is not a valid regular expression: %s" % (params["body_regex"], exc))
+    if params["json_assertions"]:
+        if not HAS_JMESPATH:
+            raise ValueError("json_assertions need the jmespath Python library")
+        _compile_assertions(params["json_assertions"])
+    if params["method"] == "HEAD":
+        wanted = [name for name in BODY_CHECKS if params[name]]
+        if wanted:
+            raise ValueError("method='HEAD' gets no body to check: %s need method=GET" % ", ".join(wanted))
 
 
 def _ssl_context(validate_certs, ca_path):
@@ -118,15 +192,14 @@ def http_once(url, method="GET", headers=None, body=None, timeout=10.0, validate
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
+        conn.connect()
+        # Read the certificate now: http.client drops the socket as soon as a server
+        # that closes the connection (HTTP/1.0, Connection: close) has answered.
+        der = conn.sock.getpeercert(binary_form=True) if scheme == "https" else None
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         data = response.read(MAX_BODY + 1)
         latency_ms = (time.monotonic() - started) * 1000.0
-        not_after = None
-        if scheme == "https" and conn.sock is not None:
-            der = conn.sock.getpeercert(binary_form=True)
-            if der:
-                not_after = cert_not_after(der)
         return {
             "status": response.status,
             "reason": response.reason,
@@ -134,7 +207,7 @@ def http_once(url, method="GET", headers=None, body=None, timeout=10.0, validate
             "body": data[:MAX_BODY],
             "truncated": len(data) > MAX_BODY,
             "latency_ms": round(latency_ms, 3),
-            "cert_not_after": not_after,
+            "cert_not_after": cert_not_after(der) if der else None,
         }
     finally:
         conn.close()
@@ -173,39 +246,113 @@ def websocket_once(url, timeout=10.0, validate_certs=True, ca_path=None):
     return int(match.group(1)), headers.get("sec-websocket-accept") == expected, latency_ms
 
 
+def _falsy(value):
+    """JMESPath's false values, and 0 (documented as failing an assertion)."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, bool):
+        return False
+    return value in ([], {}, "", 0)
+
+
 def evaluate_json(body, assertions):
-    """Parse a JSON body and evaluate JMESPath assertions; returns (document, failed, parse_error)."""
+    """Parse a JSON body and evaluate JMESPath assertions; returns (document, failed, parse_error).
+
+    An expression that is not JMESPath raises ValueError. One that is, but cannot be
+    applied to this document (length() of a number, say), does not hold.
+    """
+    compiled = _compile_assertions(assertions)
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return None, [], "body is not JSON: %s" % exc
     failed = []
-    for expression in assertions:
+    for expression, program in compiled:
         try:
-            value = jmespath.search(expression, document)
+            value = program.search(document)
         except jmespath.exceptions.JMESPathError as exc:
-            raise ValueError("json_assertions entry %r is not valid JMESPath: %s" % (expression, exc))
-        if value in (None, False, [], {}, "", 0):
+            failed.append({"assertion": expression, "value": "%s: %s" % (exc.__class__.__name__, exc)})
+            continue
+        if _falsy(value):
             failed.append({"assertion": expression, "value": value})
     return document, failed, None
 
 
-def probe(params, sleep=time.sleep):
-    """Run the configured checks; return the module result (never raises for a failed check)."""
-    url = params["url"]
-    _scheme, host, _port, _path = _target(url)
-    expected = params["status_codes"]
+def _check_answer(params, url, answer, result):
+    """Alerts about an answer with an expected status: latency, JSON, assertions, body regex."""
     threshold = params["latency_threshold_ms"]
     assertions = params["json_assertions"] or []
-    regex = re.compile(params["body_regex"]) if params["body_regex"] else None
-    attempts = params["retries"] + 1
+    if answer["latency_ms"] > threshold:
+        result["alerts"].append({"kind": "latency", "value": answer["latency_ms"],
+                                 "message": "%s answered in %.0f ms, over the %d ms threshold" % (url, answer["latency_ms"], threshold)})
+    if assertions or params["expect_json"] or params["return_json"]:
+        document, failed, error = evaluate_json(answer["body"], assertions)
+        if error:
+            if assertions or params["expect_json"]:
+                result["alerts"].append({"kind": "not_json", "value": None, "message": "%s: %s" % (url, error)})
+        else:
+            if params["return_json"]:
+                result["json"] = document
+            for item in failed:
+                result["failed_assertions"].append(item["assertion"])
+                result["alerts"].append({"kind": "assertion", "value": item["value"],
+                                         "message": "%s: JMESPath assertion %r does not hold (got %r)"
+                                         % (url, item["assertion"], item["value"])})
+    if params["body_regex"] and not re.search(params["body_regex"], answer["body"].decode("utf-8", "replace")):
+        result["failed_assertions"].append("body_regex: %s" % params["body_regex"])
+        result["alerts"].append({"kind": "body_regex", "value": None,
+                                 "message": "%s: body does not match %r" % (url, params["body_regex"])})
+
+
+def _check_tls(params, host, not_after, result):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    days = (not_after - now).total_seconds() / 86400.0
+    result["tls_days_left"] = round(days, 2)
+    result["tls_not_after"] = not_after.isoformat()
+    if days < params["tls_days_threshold"]:
+        result["alerts"].append({"kind": "tls_expiry", "value": round(days, 2),
+                                 "message": "TLS certificate of %s expires in %.1f days (threshold %d)"
+                                 % (host, days, params["tls_days_threshold"])})
+
+
+def _check_websocket(params, url, host, result):
+    parts = urlsplit(url)
+    ws_url = "%s://%s%s" % (parts.scheme, parts.netloc, params["websocket_path"])
+    try:
+        status, accept_ok, latency = websocket_once(ws_url, timeout=params["timeout"],
+                                                    validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+    except Exception as exc:  # pylint: disable=broad-except
+        kind, message = classify(exc, host, params["timeout"])
+        result["websocket"] = {"url": ws_url, "status": None, "accept_ok": False, "latency_ms": None}
+        result["alerts"].append({"kind": "websocket", "value": None, "message": "WebSocket %s: %s" % (kind, message)})
+        return
+    result["websocket"] = {"url": ws_url, "status": status, "accept_ok": accept_ok, "latency_ms": latency}
+    if status != 101:
+        result["alerts"].append({"kind": "websocket", "value": status,
+                                 "message": "WebSocket upgrade at %s answered %d, expected 101" % (ws_url, status)})
+    elif not accept_ok:
+        result["alerts"].append({"kind": "websocket", "value": status,
+                                 "message": "WebSocket upgrade at %s answered 101 with a wrong Sec-WebSocket-Accept" % ws_url})
+
+
+def probe(params, sleep=time.sleep):
+    """Run the configured checks; return the module result.
+
+    Raises ValueError for parameters it cannot work with (see check_params), never for a failed check.
+    """
+    check_params(params)
+    url = params["url"]
+    host = _target(url)[1]
+    expected = params["status_codes"]
     result = {"url": url, "ok": False, "status": None, "latency_ms": None, "attempts": 0,
               "failed_assertions": [], "alerts": [], "error": None, "json": None}
 
-    for attempt in range(attempts):
+    answer = None
+    for attempt in range(params["retries"] + 1):
         if attempt:
             sleep(params["backoff"] * (2 ** (attempt - 1)))
         result.update(attempts=attempt + 1, status=None, latency_ms=None, error=None, alerts=[], failed_assertions=[])
+        answer = None
         try:
             answer = http_once(url, method=params["method"], headers=params["headers"], timeout=params["timeout"],
                                validate_certs=params["validate_certs"], ca_path=params["ca_path"])
@@ -216,60 +363,23 @@ def probe(params, sleep=time.sleep):
             continue
         result.update(status=answer["status"], latency_ms=answer["latency_ms"])
         if answer["status"] not in expected:
+            wanted = ", ".join(str(code) for code in expected)
             result["alerts"].append({"kind": "status", "value": answer["status"],
-                                     "message": "%s answered %d %s, expected %s" % (url, answer["status"], answer["reason"],
-                                                                                  ", ".join(str(c) for c in expected))})
+                                     "message": "%s answered %d %s, expected %s" % (url, answer["status"], answer["reason"], wanted)})
             continue
         break  # an answer with an expected status: evaluate it below, no retry
 
-    if result["status"] in expected:
-        if answer["latency_ms"] > threshold:
-            result["alerts"].append({"kind": "latency", "value": answer["latency_ms"],
-                                     "message": "%s answered in %.0f ms, over the %d ms threshold" % (url, answer["latency_ms"], threshold)})
-        if assertions or params["expect_json"]:
-            document, failed, error = evaluate_json(answer["body"], assertions)
-            if error:
-                result["alerts"].append({"kind": "not_json", "value": None, "message": "%s: %s" % (url, error)})
-            else:
-                if params["return_json"]:
-                    result["json"] = document
-                for item in failed:
-                    result["failed_assertions"].append(item["assertion"])
-                    result["alerts"].append({"kind": "assertion", "value": item["value"],
-                                             "message": "%s: JMESPath assertion %r does not hold (got %r)"
-                                             % (url, item["assertion"], item["value"])})
-        if regex and not regex.search(answer["body"].decode("utf-8", "replace")):
-            result["failed_assertions"].append("body_regex: %s" % params["body_regex"])
-            result["alerts"].append({"kind": "body_regex", "value": None,
-                                     "message": "%s: body does not match %r" % (url, params["body_regex"])})
-        if answer["cert_not_after"] is not None:
-            now = datetime.datetime.now(datetime.timezone.utc)
-            days = (answer["cert_not_after"] - now).total_seconds() / 86400.0
-            result["tls_days_left"] = round(days, 2)
-            result["tls_not_after"] = answer["cert_not_after"].isoformat()
-            if days < params["tls_days_threshold"]:
-                result["alerts"].append({"kind": "tls_expiry", "value": round(days, 2),
-                                         "message": "TLS certificate of %s expires in %.1f days (threshold %d)"
-                                         % (host, days, params["tls_days_threshold"])})
-
+    if answer is not None and answer["status"] in expected:
+        _check_answer(params, url, answer, result)
+    # The certificate's expiry matters whatever the status of the answer.
+    if answer is not None and answer["cert_not_after"] is not None:
+        _check_tls(params, host, answer["cert_not_after"], result)
     if params["websocket"]:
-        ws_url = url.split("://", 1)[0] + "://" + url.split("://", 1)[1].split("/", 1)[0] + params["websocket_path"]
-        try:
-            status, accept_ok, latency = websocket_once(ws_url, timeout=params["timeout"],
-                                                        validate_certs=params["validate_certs"], ca_path=params["ca_path"])
-            result["websocket"] = {"url": ws_url, "status": status, "accept_ok": accept_ok, "latency_ms": latency}
-            if status != 101 or not accept_ok:
-                result["alerts"].append({"kind": "websocket", "value": status,
-                                         "message": "WebSocket upgrade at %s answered %d%s, expected 101"
-                                         % (ws_url, status, "" if accept_ok or status != 101 else " with a wrong Sec-WebSocket-Accept")})
-        except Exception as exc:  # pylint: disable=broad-except
-            kind, message = classify(exc, host, params["timeout"])
-            result["websocket"] = {"url": ws_url, "status": None, "accept_ok": False, "latency_ms": None}
-            result["alerts"].append({"kind": "websocket", "value": None, "message": "WebSocket %s: %s" % (kind, message)})
+        _check_websocket(params, url, host, result)
 
     result["ok"] = not result["alerts"]
     if result["ok"]:
-        result["msg"] = "%s answered %d in %.0f ms" % (url, result["status"], result["latency_ms"])
+        result["msg"] = "{0} answered {1} in {2:.0f} ms".format(url, result["status"], result["latency_ms"])
     else:
         result["msg"] = "; ".join(alert["message"] for alert in result["alerts"])
     return result

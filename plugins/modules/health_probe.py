@@ -40,6 +40,8 @@ options:
   method:
     description:
       - HTTP method of the request.
+      - V(HEAD) gets no body, so it cannot be combined with O(expect_json), O(json_assertions), O(return_json) or
+        O(body_regex).
     type: str
     default: GET
     choices: [GET, HEAD]
@@ -50,7 +52,7 @@ options:
     default: {}
   status_codes:
     description:
-      - The status codes that count as healthy.
+      - The status codes that count as healthy, each from 100 to 599.
     type: list
     elements: int
     default: [200]
@@ -71,7 +73,7 @@ options:
     default: 0
   backoff:
     description:
-      - Seconds before the first retry; each further retry waits twice as long.
+      - Seconds before the first retry; each further retry waits twice as long (V(1), V(2), V(4), ... with the default).
     type: float
     default: 1
   expect_json:
@@ -83,12 +85,15 @@ options:
     description:
       - JMESPath expressions evaluated on the JSON body; each must give a true value (not null, false, 0, or an empty
         string, list or object), for example V(length(@\) > `0`) or V([0].name).
+      - An expression that is not valid JMESPath fails the task. One that cannot be applied to the document (a type
+        error, such as C(length(\)) of a number) does not hold and raises an C(assertion) alert.
     type: list
     elements: str
     default: []
   return_json:
     description:
-      - Return the parsed body in RV(json).
+      - Return the parsed body in RV(json). A body that is not JSON gives V(null), and raises a C(not_json) alert only
+        with O(expect_json) or O(json_assertions).
     type: bool
     default: false
   body_regex:
@@ -108,6 +113,7 @@ options:
   tls_days_threshold:
     description:
       - For C(https://) URLs, alert (C(tls_expiry)) when the certificate expires in fewer days than this.
+      - The certificate is checked whenever the server answered, whatever the status.
     type: int
     default: 14
   validate_certs:
@@ -230,12 +236,14 @@ websocket:
       type: float
 tls_days_left:
   description: Days until the server certificate expires.
-  returned: for https URLs
+  returned: when an https URL answered
   type: float
+  sample: 41.52
 tls_not_after:
   description: When the server certificate expires (ISO 8601, UTC).
-  returned: for https URLs
+  returned: when an https URL answered
   type: str
+  sample: "2026-01-09T12:00:00+00:00"
 """
 
 import traceback
@@ -276,13 +284,6 @@ def main():
     params = module.params
     if params["json_assertions"] and not HAS_JMESPATH:
         module.fail_json(msg=missing_required_lib("jmespath"))
-    for name in ("retries", "latency_threshold_ms", "tls_days_threshold"):
-        if params[name] < 0:
-            module.fail_json(msg="%s must be 0 or more, got %r" % (name, params[name]))
-    if params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be more than 0, got %r" % params["timeout"])
-    if not params["websocket_path"].startswith("/"):
-        module.fail_json(msg="websocket_path must start with /, got %r" % params["websocket_path"])
     try:
         result = probe(params)
     except ValueError as exc:
