@@ -76,16 +76,13 @@ def nothing_left_behind():
     """Fail the run when its tests leave containers or networks behind.
 
     Every stand-in records its Compose project (tests.helpers.standin.PROJECTS);
-    Molecule scenarios use projects named milos-molecule-*. Only those are checked,
-    so other runs on the same machine cannot disturb this one.
+    only those are checked, so other runs on the same machine cannot disturb this
+    one. (tests/test_molecule.py checks the Molecule scenarios' projects.)
     """
     from tests.helpers import standin
 
     yield
-    molecule = subprocess.run(["docker", "ps", "-a", "--format", "{{.Label \"com.docker.compose.project\"}}"],
-                              capture_output=True, text=True, check=False).stdout.split()
-    projects = set(standin.PROJECTS) | {p for p in molecule if p.startswith("milos-molecule-")}
-    left = _leftovers(projects)
+    left = _leftovers(set(standin.PROJECTS))
     assert not left, f"tests left these behind: {left}"
 
 
