@@ -23,10 +23,12 @@ from __future__ import annotations
 import collections
 import datetime
 import errno
+import fcntl
 import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -60,6 +62,10 @@ CHUNK_SIZE = 4 * 1024 * 1024
 MIB = 1024 * 1024
 # How many lines of a failed check end up in a message.
 MAX_CHECK_LINES = 5
+# Temporary files of a run: .<backup name>[.manifest.json].<kind>-<mkstemp part>[-wal|-shm|-journal].
+TEMP_NAME = re.compile(r"^\.(?P<base>.+\.(?:snapshot|tmp)-[A-Za-z0-9_]+)(?P<extra>-wal|-shm|-journal)?$")
+# A temporary file younger than this is never taken for a leftover (it may be between creation and lock).
+STALE_TEMP_MIN_AGE_S = 5
 
 
 class BackupError(Exception):
@@ -560,26 +566,109 @@ class _Job:
         self.deadline = deadline
         self.phase = "start"
         self.temps = []
+        self.locks = {}
 
     def enter(self, phase):
         self.deadline.check(self.phase if self.phase != "start" else phase)
         self.phase = phase
 
     def temp(self, directory, name, kind):
-        """A new empty 0600 file .<name>.<kind>-<random> in directory."""
+        """A new empty 0600 file .<name>.<kind>-<random> in directory, locked while the run lives.
+
+        The flock on it tells a later run that the file is in use; when the run is
+        killed the lock goes with it and the file is a leftover (remove_stale_temps).
+        """
         fd, path = tempfile.mkstemp(dir=directory, prefix=".%s.%s-" % (name, kind))
-        os.close(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # a file system without flock: the age rule still protects it
+        self.locks[path] = fd
         self.temps.append(path)
         return path
 
+    def _unlock(self, path):
+        fd = self.locks.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
     def forget(self, path):
         self.temps.remove(path)
+        self._unlock(path)
 
     def cleanup(self):
         for path in self.temps:
             for extra in ("", "-wal", "-shm", "-journal"):
                 _remove(path + extra)
+            self._unlock(path)
         self.temps = []
+        for path in list(self.locks):
+            self._unlock(path)
+
+
+def _in_use(path):
+    """Whether another process holds the flock of a temporary file (a run that is still going)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
+def remove_stale_temps(directory, prefix, check_mode=False, min_age=STALE_TEMP_MIN_AGE_S, now=time.time):
+    """Remove the temporary files that killed runs left in directory; return their paths.
+
+    Only dot-prefixed names of this prefix's temporary files count
+    (.<prefix>...<.snapshot-|.tmp->..., with their -wal, -shm and -journal), and
+    only when they are regular files, not locked by a running backup and older
+    than min_age seconds. Check mode lists them without removing them.
+    """
+    removed = []
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError:
+        return removed
+    bases = set()
+    for entry in entries:
+        match = TEMP_NAME.match(entry)
+        if match and entry.startswith("." + prefix) and not match.group("extra"):
+            bases.add(entry)
+    for entry in entries:
+        match = TEMP_NAME.match(entry)
+        if not match or not entry.startswith("." + prefix):
+            continue
+        path = os.path.join(directory, entry)
+        base = "." + match.group("base")
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or now() - st.st_mtime < min_age:
+            continue
+        if match.group("extra"):
+            # A side file counts with its base; alone, it is a leftover.
+            if base in bases:
+                continue
+        elif _in_use(path):
+            continue
+        removed.append(path)
+        if not check_mode:
+            _remove(path)
+            if not match.group("extra"):
+                for extra in ("-wal", "-shm", "-journal"):
+                    side = path + extra
+                    if os.path.lexists(side):
+                        removed.append(side)
+                        _remove(side)
+    return removed
 
 
 def _write_file(path, writer, fix_attributes):
@@ -624,8 +713,13 @@ def take_backup(src, dest, prefix=DEFAULT_PREFIX, compression="gzip", compressio
     require_compression(compression)
     if os.path.lexists(final) or os.path.lexists(manifest_final):
         raise BackupError("a backup named %r already exists in %r; refusing to overwrite it" % (name, dest))
+    # Leftovers of killed runs (a kill -9 skips every cleanup) would pile up, each as big as the database.
+    removed_temps = []
+    for directory in collections.OrderedDict((os.path.realpath(d), d) for d in (dest, tmpdir) if d is not None).values():
+        removed_temps += remove_stale_temps(directory, prefix, check_mode=check_mode)
     conn = open_source(src, timeout=_busy_timeout(timer), create_files=not check_mode)
-    result = dict(changed=True, src=src, path=final, manifest_path=manifest_final, compression=compression, check=check, created=iso_utc(started))
+    result = dict(changed=True, src=src, path=final, manifest_path=manifest_final, compression=compression, check=check, created=iso_utc(started),
+                  removed_temps=removed_temps)
     try:
         info = source_info(conn)
         if check_mode:
@@ -740,8 +834,15 @@ def _diff(final, manifest_final, size, db_size, would_create, dest):
 
 # -- verification ---------------------------------------------------------------
 
-def verify_backup(path, check="integrity_check", tmpdir=None, deadline=0, clock=time.monotonic):
-    """Verify a published backup; never changes anything. Returns the result dict (ok, problems)."""
+def verify_backup(path, check="integrity_check", tmpdir=None, deadline=0, clock=time.monotonic, plain=None):
+    """Verify a published backup; never changes anything. Returns the result dict (ok, problems).
+
+    The backup is decompressed into a temporary file in tmpdir that is removed
+    afterwards. With plain (an existing file that the caller owns), it is
+    decompressed into that file instead and the file is left to the caller:
+    when the result is ok, it holds the checked database (sqlite_restore puts
+    it in place).
+    """
     check = check or "integrity_check"
     if check not in CHECKS:
         raise BackupError("check %r is not one of %s" % (check, ", ".join(CHECKS)))
@@ -792,8 +893,10 @@ def verify_backup(path, check="integrity_check", tmpdir=None, deadline=0, clock=
     if compression not in SUFFIXES:
         problems.append("cannot tell the compression of %r from its name (expected %s)" % (path, ", ".join(SUFFIXES.values())))
     else:
-        fd, plain = tempfile.mkstemp(dir=tmpdir, prefix=".sqlite_backup_verify-", suffix=".db")
-        os.close(fd)
+        keep_plain = plain is not None
+        if not keep_plain:
+            fd, plain = tempfile.mkstemp(dir=tmpdir, prefix=".sqlite_backup_verify-", suffix=".db")
+            os.close(fd)
         try:
             try:
                 with open(plain, "wb") as out:
@@ -824,7 +927,7 @@ def verify_backup(path, check="integrity_check", tmpdir=None, deadline=0, clock=
                 raise BackupError("disk full on %r while decompressing %r for verification: %s" % (os.path.dirname(plain), path, exc), result)
             raise
         finally:
-            for extra in ("", "-wal", "-shm", "-journal"):
+            for extra in ("", "-wal", "-shm", "-journal") if not keep_plain else ("-wal", "-shm", "-journal"):
                 _remove(plain + extra)
 
     result["ok"] = not problems

@@ -142,6 +142,9 @@ notes:
   - The temporary files are named C(.<backup file name>.tmp-*), C(.<backup file name>.snapshot-*) and
     C(.<backup file name>.manifest.json.tmp-*) in O(dest) (the snapshot in O(tmpdir) when set); they are removed on
     success and on failure. Tools that list backups should skip dot-prefixed names.
+  - A run that is killed (C(kill -9), a reboot) cannot remove its temporary files. Each run holds a lock on its own
+    temporary files, and the next run with O(state=present) removes those of O(prefix) in O(dest) and O(tmpdir) that no
+    running backup holds and that are older than a few seconds; RV(removed_temps) lists them. Check mode only lists them.
   - Reading a WAL database that no connection has open creates its C(-wal) and C(-shm) files, as any SQLite reader does;
     SQLite gives them the owner of the database when the module runs as root. Check mode does not create them.
   - When the database is not in WAL mode, the snapshot holds a shared lock for its duration, so writers wait until it ends.
@@ -282,6 +285,15 @@ manifest:
     started: '2026-11-28T15:55:49.102Z'
     finished: '2026-11-28T15:55:49.514Z'
     duration_s: 0.412
+removed_temps:
+  description:
+    - Temporary files of earlier runs that were killed before they could clean up, removed by this run (in check mode,
+      those that would be removed).
+  returned: O(state=present)
+  type: list
+  elements: str
+  sample:
+    - /srv/milos-shop/backups/.milos_shop_backup_2026-11-28T15-55-49.db.gz.tmp-k2j4x9_a
 ok:
   description: Whether the backup passed every verification.
   returned: O(state=verified)
