@@ -18,19 +18,41 @@ not grow with the size of the log.
 
 from __future__ import annotations
 
+import codecs
 import re
 
-REQUEST_RE = re.compile(
-    r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<path>/\S*) (?P<status>[1-5]\d\d) in (?P<ms>\d+(?:\.\d+)?)ms(?: :: (?P<body>.*))?$"
+# A scan reads a day's log, a few million lines, so the common line (a request answered
+# in time) costs one regex match and few allocations:
+# - optional parts are written (?:...|), not (?:...)?: the same match, without an allocation
+#   per optional group in the regex engine;
+# - the lines of a chunk are matched in place with finditer() (no string per line), which is
+#   why no pattern below may match a newline ([ \t], not \s);
+# - lines are counted per chunk, and requests as the lines that are not something else.
+_REQUEST = (r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<path>/\S*) (?P<status>[1-5]\d\d) in "
+            r"(?P<ms>\d+(?:\.\d+|))ms(?: :: .*|)\r?$")
+REQUEST_RE = re.compile(_REQUEST)
+# What comes before the message, each part optional: Docker's timestamps=True prefix (RFC 3339 with
+# nanoseconds, then one space; a line without it that starts with the app's own ISO time uses that), the
+# app's time (ISO, or Replit's "3:45:12 PM"), and a level in brackets. Only at the start of the line: a
+# "[error]" inside a request's JSON answer is not the line's level.
+_PREFIX = (
+    r"(?:(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d)) |)"
+    r"(?:[ \t]*(?:\d{4}-\d\d-\d\dT[\d:.]+Z?|\d{1,2}:\d\d:\d\d ?(?:[AP]M|))[ \t]+|)"
+    r"(?:\[(?P<level>(?i:error|err|fatal|critical|crit|warn|warning|info|debug|trace|express))\][ \t]*|)"
 )
-LEVEL_RE = re.compile(r"\[(?P<level>error|err|fatal|critical|crit|warn|warning|info|debug|trace|express)\]", re.IGNORECASE)
-# Docker's timestamps=True prefix: RFC 3339 with nanoseconds, then one space.
-DOCKER_TS_RE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ")
-APP_TS_RE = re.compile(r"^\s*(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?|\d{1,2}:\d\d:\d\d\s?(?:AM|PM)?)\s+")
-UNSTRUCTURED_ERROR_RE = re.compile(r"\b(error|exception|fatal|unhandled|uncaught)\b", re.IGNORECASE)
-STACK_RE = re.compile(r"^\s+at\s")
+# One line: the prefix, then (group msg) the message. A request answered with 1xx to 3xx right at
+# the start of the message, in whole milliseconds, ends in the empty group ok_ts (with a time stamp)
+# or ok (without), which match.lastgroup tells without another allocation; other lines take the
+# general path.
+_REQUEST_OK = (r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<path>/\S*) (?P<status>[1-3]\d\d) in "
+               r"(?P<ms>0|[1-9]\d*)ms(?: :: .*|)\r?$(?(ts)(?P<ok_ts>)|(?P<ok>))")
+LINE_RE = re.compile(r"^" + _PREFIX + r"(?P<msg>)(?:" + _REQUEST_OK + r"|)[^\n]*", re.MULTILINE)
+# In a line without a level: Node's "TypeError: ...", "Unhandled rejection", "FATAL ...".
+UNSTRUCTURED_ERROR_RE = re.compile(r"(?:error|exception)\b|\b(?:fatal|unhandled|uncaught|panic)\b", re.IGNORECASE)
+STACK_RE = re.compile(r"[ \t]+at[ \t]")  # used with match()
 
 ERROR_LEVELS = ("error", "err", "fatal", "critical", "crit")
+WARN_LEVELS = ("warn", "warning")
 # Parts of a message that vary between occurrences of the same problem.
 _NORMALISE = [
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE), "<uuid>"),
@@ -41,16 +63,22 @@ _NORMALISE = [
     (re.compile(r"\d+"), "<n>"),
 ]
 _PATH_IDS = re.compile(r"/(?:\d+|[0-9a-f]{8,}|[0-9a-f-]{36})(?=/|$|\?)", re.IGNORECASE)
+# Groups kept per table (errors, 5xx, slow); further signatures are counted under OTHER.
 MAX_SIGNATURES = 5000
+OTHER = "<other signatures>"
 MAX_SAMPLE = 500
+MAX_SIGNATURE = 300
+# A line longer than this (in characters) is cut to it; the rest is dropped.
+MAX_LINE = 1024 * 1024
 
 
 def signature(message):
     """The shape of an error message, with the parts that vary replaced."""
-    text = message.strip()
+    # Enough of the message for the signature's length; the replacements do not shorten much.
+    text = message.strip()[:4 * MAX_SIGNATURE]
     for pattern, repl in _NORMALISE:
         text = pattern.sub(repl, text)
-    return text[:300]
+    return text[:MAX_SIGNATURE]
 
 
 def request_signature(method, path, status):
@@ -77,12 +105,12 @@ class Group(object):
 
 
 class LogScan(object):
-    """Counters over a stream of log lines."""
+    """Counters over a stream of log lines; feed() one line, or feed_chunks() a stream of bytes."""
 
     def __init__(self, slow_ms=5000):
         self.slow_ms = slow_ms
         self.lines = 0
-        self.requests = 0
+        self.not_requests = 0  # lines that are not requests: requests = lines - not_requests
         self.unparsed = 0
         self.error_lines = 0
         self.warn_lines = 0
@@ -90,85 +118,148 @@ class LogScan(object):
         self.status_4xx = 0
         self.slow_requests = 0
         self.max_ms = None
+        self._max_digits, self._max_len = "", 0
+        self._slow_digits = str(slow_ms) if isinstance(slow_ms, int) and slow_ms >= 0 else ""
         self.first_ts = None
-        self.last_ts = None
+        self._last_stamped = None  # the match of the last line with a time stamp, for that time
         self.errors = {}
         self.server_errors = {}
         self.slow = {}
         self.overflow = 0
 
-    def _group(self, table, key, ts, line):
+    @property
+    def requests(self):
+        return self.lines - self.not_requests
+
+    def _group(self, table, key, ts, line, offset):
         group = table.get(key)
         if group is None:
-            if len(table) >= MAX_SIGNATURES:
+            if len(table) - (OTHER in table) >= MAX_SIGNATURES:
                 self.overflow += 1
-                key = "<other signatures>"
+                key = OTHER
                 group = table.get(key)
             if group is None:
-                group = table[key] = Group(ts, line)
+                group = table[key] = Group(ts, line[offset:offset + MAX_SAMPLE])
         group.add(ts)
 
     def feed(self, raw):
         """Consume one line (str, without its newline)."""
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            return
         self.lines += 1
-        ts = None
-        match = DOCKER_TS_RE.match(line)
-        if match:
-            ts = match.group("ts")
-            line = line[match.end():]
-            if self.first_ts is None:
-                self.first_ts = ts
-            self.last_ts = ts
-        message = APP_TS_RE.sub("", line, count=1)
-        level_match = LEVEL_RE.search(message[:80])
-        level = level_match.group("level").lower() if level_match else None
-        if level_match:
-            message = message[level_match.end():].strip()
+        self._line(raw)
 
-        request = REQUEST_RE.search(message)
-        if request:
-            self.requests += 1
-            status = int(request.group("status"))
-            ms = float(request.group("ms"))
-            self.max_ms = ms if self.max_ms is None else max(self.max_ms, ms)
-            key = request_signature(request.group("method"), request.group("path"), status)
-            if status >= 500:
-                self.status_5xx += 1
-                self._group(self.server_errors, key, ts, line)
-            elif status >= 400:
-                self.status_4xx += 1
-            if ms > self.slow_ms:
-                self.slow_requests += 1
-                self._group(self.slow, request_signature(request.group("method"), request.group("path"), "slow"), ts, line)
+    def _line(self, line):
+        """Read one line, already counted in self.lines: the general path, for any line."""
+        if len(line) > MAX_LINE:
+            line = line[:MAX_LINE]
+        line = line.rstrip("\r\n")
+        if not line or line.isspace():
+            self.lines -= 1
+            return
+        match = LINE_RE.match(line)
+        sample = match.end("ts") + 1  # where the sample starts: after Docker's time, if any
+        if sample:
+            self._last_stamped = match
+            if self.first_ts is None:
+                self.first_ts = match.group("ts")
+        start = match.start("msg")
+        request = REQUEST_RE.search(line, start) if " in " in line else None
+        if request is None:
+            self.not_requests += 1
+            self._other(line, match, start, sample)
             return
 
-        if level in ERROR_LEVELS or (level is None and UNSTRUCTURED_ERROR_RE.search(message) and not STACK_RE.match(message)):
+        ms = request.group("ms")
+        ms = float(ms) if "." in ms else int(ms)
+        if self.max_ms is None or ms > self.max_ms:
+            self._set_max(ms)
+        status = request.group("status")
+        if status[0] == "5":
+            self.status_5xx += 1
+            key = request_signature(request.group("method"), request.group("path"), status)
+            self._group(self.server_errors, key, match.group("ts"), line, sample)
+        elif status[0] == "4":
+            self.status_4xx += 1
+        if ms > self.slow_ms:
+            self.slow_requests += 1
+            key = request_signature(request.group("method"), request.group("path"), "slow")
+            self._group(self.slow, key, match.group("ts"), line, sample)
+
+    def _other(self, line, match, start, sample):
+        """A line that is not a request: an error, a warning, a stack frame or something else."""
+        level = match.group("level")
+        if level is None:
+            if STACK_RE.match(line, start):  # a stack trace's frames belong to the error line above them
+                return
+            if not UNSTRUCTURED_ERROR_RE.search(line, start):
+                self.unparsed += 1
+                return
+            level = "error"
+        level = level.lower()
+        if level in ERROR_LEVELS:
             self.error_lines += 1
-            self._group(self.errors, signature(message), ts, line)
-        elif level in ("warn", "warning"):
+            self._group(self.errors, signature(line[start:start + 8 * MAX_SIGNATURE]), match.group("ts"), line, sample)
+        elif level in WARN_LEVELS:
             self.warn_lines += 1
-        elif level is None and not STACK_RE.match(message):
-            self.unparsed += 1
+
+    def _lines(self, text, pos, endpos):
+        """Read the lines of text[pos:endpos] (newline-separated, no newline at endpos)."""
+        self.lines += text.count("\n", pos, endpos) + 1
+        slow_len, slow_digits = len(self._slow_digits), self._slow_digits
+        for match in LINE_RE.finditer(text, pos, endpos):
+            kind = match.lastgroup
+            if kind == "ok_ts" or kind == "ok":
+                # A request answered in whole ms: compared as digits (shorter is less), not parsed.
+                ms = match.group("ms")
+                size = len(ms)
+                if size < slow_len or (size == slow_len and ms <= slow_digits):  # not slow
+                    if size > self._max_len or (size == self._max_len and ms > self._max_digits):
+                        self._set_max(int(ms))
+                    if kind == "ok_ts":
+                        self._last_stamped = match
+                        if self.first_ts is None:
+                            self.first_ts = match.group("ts")
+                    continue
+            self._line(match.group())
+
+    def _set_max(self, ms):
+        self.max_ms = ms
+        self._max_digits = str(int(ms))  # whole ms: a duration is more if it has more digits, or greater ones
+        self._max_len = len(self._max_digits)
 
     def feed_chunks(self, chunks):
-        """Consume an iterable of byte chunks (lines may span chunks)."""
-        pending = b""
+        """Consume an iterable of byte chunks (lines and UTF-8 characters may span chunks)."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        pending = []  # the pieces of the line not yet ended
+        size = 0
+        skipping = False  # the line went over MAX_LINE: its start was read, drop the rest
         for chunk in chunks:
-            pending += chunk
-            while True:
-                cut = pending.find(b"\n")
-                if cut < 0:
-                    break
-                self.feed(pending[:cut].decode("utf-8", "replace"))
-                pending = pending[cut + 1:]
-            if len(pending) > 1024 * 1024:  # a single absurd line: count it, drop the rest
-                self.feed(pending[:MAX_SAMPLE].decode("utf-8", "replace"))
-                pending = b""
-        if pending:
-            self.feed(pending.decode("utf-8", "replace"))
+            text = decoder.decode(chunk)
+            last = text.rfind("\n")
+            if last < 0:
+                if text and not skipping:
+                    pending.append(text)
+                    size += len(text)
+                    if size > MAX_LINE:
+                        self.feed("".join(pending))
+                        pending, size, skipping = [], 0, True
+                continue
+            start = 0
+            if skipping or pending:
+                start = text.find("\n") + 1
+                if not skipping:
+                    pending.append(text[:start - 1])
+                    self.feed("".join(pending))
+                skipping = False
+            if start <= last:
+                self._lines(text, start, last)
+            pending = [text[last + 1:]] if last + 1 < len(text) else []
+            size = len(text) - last - 1
+            if size > MAX_LINE:
+                self.feed(pending[0])
+                pending, size, skipping = [], 0, True
+        pending.append(decoder.decode(b"", final=True))
+        if not skipping and "".join(pending):
+            self.feed("".join(pending))
 
     @staticmethod
     def _top(table, top):
@@ -189,13 +280,13 @@ class LogScan(object):
             "status_5xx": self.status_5xx,
             "slow_requests": self.slow_requests,
             "slow_threshold_ms": self.slow_ms,
-            "max_latency_ms": self.max_ms,
+            "max_latency_ms": None if self.max_ms is None else float(self.max_ms),
             "first_line_at": self.first_ts,
-            "last_line_at": self.last_ts,
+            "last_line_at": self._last_stamped.group("ts") if self._last_stamped else None,
             "top_errors": self._top(self.errors, top),
             "top_5xx": self._top(self.server_errors, top),
             "top_slow": self._top(self.slow, top),
-            "distinct_error_signatures": len(self.errors),
+            "distinct_error_signatures": len(self.errors) - (OTHER in self.errors),
             "signature_overflow": self.overflow,
         }
 

@@ -22,7 +22,7 @@ def disk_usage(path):
     total = st.f_blocks * st.f_frsize
     free_for_users = st.f_bavail * st.f_frsize
     used = (st.f_blocks - st.f_bfree) * st.f_frsize
-    # df's Use%: used / (used + available to unprivileged users), rounded up.
+    # df's Use%: used / (used + available to unprivileged users).
     denominator = used + free_for_users
     percent = 100.0 * used / denominator if denominator else 0.0
     return {
@@ -36,13 +36,19 @@ def disk_usage(path):
 
 
 def memory_usage(meminfo="/proc/meminfo"):
+    """Host memory as `free` sees it: used is what is not available to new programs."""
     values = {}
     with open(meminfo) as handle:
         for line in handle:
             key, _sep, rest = line.partition(":")
-            values[key] = int(rest.split()[0]) * 1024
+            fields = rest.split()
+            if fields and fields[0].isdigit():
+                values[key] = int(fields[0]) * (1024 if fields[1:2] == ["kB"] else 1)
     total = values["MemTotal"]
-    available = values.get("MemAvailable", values.get("MemFree", 0))
+    if "MemAvailable" in values:
+        available = values["MemAvailable"]
+    else:  # kernels before 3.14: the estimate `free` made
+        available = values.get("MemFree", 0) + values.get("Buffers", 0) + values.get("Cached", 0)
     return {
         "total_bytes": total,
         "available_bytes": available,
@@ -67,22 +73,36 @@ def cpu_usage(interval, stat="/proc/stat", sleep=time.sleep):
             "cpus": os.cpu_count()}
 
 
+def _never_read(stats):
+    # The daemon answers for a container that is not running with the zero time and empty figures.
+    # (Not "no memory_stats": a running container without a memory controller has none either.)
+    return str(stats.get("read") or "").startswith("0001-01-01")
+
+
 def container_usage(stats):
-    """CPU and memory percentages from one Docker stats document (as `docker stats`)."""
+    """CPU and memory percentages from one Docker stats document, as `docker stats` computes them.
+
+    CPU: the container's share of the host's CPU time between the two samples of the document,
+    times the online CPUs (100 is one full core). Memory: usage less the inactive page cache
+    (total_inactive_file on cgroup v1, inactive_file on cgroup v2), against the limit.
+    """
     cpu = stats.get("cpu_stats") or {}
     pre = stats.get("precpu_stats") or {}
-    cpu_delta = (cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get("total_usage", 0))
+    cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
     system_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
-    online = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
-    cpu_percent = 100.0 * cpu_delta / system_delta * online if system_delta > 0 and cpu_delta >= 0 else 0.0
+    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    cpu_percent = 100.0 * cpu_delta / system_delta * online if system_delta > 0 and cpu_delta > 0 else 0.0
     mem = stats.get("memory_stats") or {}
     usage = mem.get("usage", 0)
     mstats = mem.get("stats") or {}
-    # cgroup v2 reports inactive_file, v1 total_inactive_file (or cache): docker stats subtracts it.
-    cache = mstats.get("inactive_file", mstats.get("total_inactive_file", mstats.get("cache", 0)))
-    used = max(usage - cache, 0)
+    if "total_inactive_file" in mstats:  # cgroup v1 (it also has inactive_file, for the cgroup alone)
+        inactive = mstats["total_inactive_file"]
+    else:  # cgroup v2
+        inactive = mstats.get("inactive_file", 0)
+    used = usage - inactive if inactive < usage else usage
     limit = mem.get("limit", 0)
     return {
+        "running": not _never_read(stats),
         "cpu_percent": round(cpu_percent, 2),
         "memory_used_bytes": used,
         "memory_limit_bytes": limit,
@@ -92,6 +112,7 @@ def container_usage(stats):
 
 
 def alerts_for(result, thresholds):
+    """Alerts (kind, value, message) for each figure over its threshold."""
     alerts = []
     for disk in result["disks"]:
         if disk["used_percent"] > thresholds["disk"]:
@@ -106,7 +127,10 @@ def alerts_for(result, thresholds):
                        "message": "host CPU %.1f%% busy over %s s (threshold %d%%)"
                        % (result["cpu"]["used_percent"], result["cpu"]["interval_s"], thresholds["cpu"])})
     container = result.get("container")
-    if container:
+    if container and not container.get("running", True):
+        alerts.append({"kind": "container_down", "value": 0,
+                       "message": "container %s is not running: no CPU or memory figures" % container["name"]})
+    elif container:
         if container["cpu_percent"] > thresholds["container_cpu"]:
             alerts.append({"kind": "container_cpu", "value": container["cpu_percent"],
                            "message": "container %s CPU %.1f%% (threshold %d%%)"

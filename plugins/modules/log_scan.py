@@ -16,9 +16,11 @@ description:
   - "Parses the guide's request line format C(METHOD /api/path STATUS in DURATIONms :: {response_json}) and counts the
     5xx answers and the requests slower than O(slow_threshold_ms)."
   - Counts error-level lines (C([error]), C([fatal]), ... or, in lines without a level, the words error, exception,
-    fatal) and groups them by signature (the message with numbers, ids, times and quoted strings replaced), with a
-    count, the first and last time seen and a sample line. Returns the O(top) most frequent groups.
-  - Lines it cannot parse are counted in RV(unparsed_lines), never fatal.
+    fatal, unhandled, uncaught and panic, and Node's C(TypeError) and the like) and groups them by signature (the
+    message with numbers, ids, times and quoted strings replaced), with a count, the first and last time seen and a
+    sample line. Returns the O(top) most frequent groups.
+  - Lines it cannot parse are counted in RV(unparsed_lines), never fatal. The indented C(at ...) frames of a stack trace
+    are neither errors nor unparsed lines; a line longer than 1 MiB is read up to 1 MiB.
 author:
   - milos_shop.ops contributors (@milos-shop)
 extends_documentation_fragment:
@@ -137,6 +139,26 @@ max_latency_ms:
   description: The slowest request's duration in milliseconds; null without requests.
   returned: always
   type: float
+slow_threshold_ms:
+  description: The O(slow_threshold_ms) the requests were measured against.
+  returned: always
+  type: int
+first_line_at:
+  description: Docker time stamp of the first line in the window; null without lines.
+  returned: always
+  type: str
+last_line_at:
+  description: Docker time stamp of the last line in the window; null without lines.
+  returned: always
+  type: str
+distinct_error_signatures:
+  description: How many different error signatures were seen (up to 5000; the rest are counted in RV(signature_overflow)).
+  returned: always
+  type: int
+signature_overflow:
+  description: Lines whose signature came after 5000 others in the same table; they are grouped as C(<other signatures>).
+  returned: always
+  type: int
 top_errors:
   description: The most frequent error signatures.
   returned: always
@@ -177,6 +199,7 @@ window:
 import datetime
 import os
 import re
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -196,10 +219,15 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_window(text):
+    """Seconds in a window like 24h; ValueError for anything else."""
     match = re.match(r"^\s*(\d+)\s*([smhd])\s*$", text or "")
     if not match or int(match.group(1)) == 0:
         raise ValueError("since must be a positive number with a unit s, m, h or d (like 24h), got %r" % text)
     return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def _iso(timestamp):
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat()
 
 
 def argument_spec():
@@ -229,21 +257,28 @@ def main():
         if params[name] < 0:
             module.fail_json(msg="%s must be 0 or more, got %r" % (name, params[name]))
 
-    until = datetime.datetime.now(datetime.timezone.utc)
-    since = until - datetime.timedelta(seconds=seconds)
-    window = {"since": since.isoformat(), "until": until.isoformat()}
+    if not params["container"]:
+        module.fail_json(msg="container must be the name or id of a container, got %r" % params["container"])
+
+    until = time.time()
+    since = max(until - seconds, 1.0)  # a window longer than the epoch reads the whole log
+    window = {"since": _iso(since), "until": _iso(until)}
     scan = LogScan(slow_ms=params["slow_threshold_ms"])
     host = params["docker_host"] or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         client = docker.APIClient(base_url=host, version="auto", timeout=120)
+        # Fractional seconds: the daemon takes them, so the window is exact (an int would widen it by up to 1 s).
         chunks = client.logs(params["container"], stdout=True, stderr=True, stream=True, follow=False, timestamps=True,
-                             since=int(since.timestamp()), until=int(until.timestamp()) + 1)
+                             since=round(since, 6), until=round(until, 6))
         scan.feed_chunks(chunks)
     except NotFound:
         module.fail_json(msg="container %r does not exist on %s" % (params["container"], host), window=window)
     except DockerException as exc:
         module.fail_json(msg="cannot read the logs of %r from the Docker daemon at %s: %s" % (params["container"], host, exc),
                          window=window)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="reading the logs of %r from %s failed unexpectedly: %s" % (params["container"], host, exc),
+                         window=window, exception=traceback.format_exc())
 
     result = scan.result(top=params["top"])
     result["window"] = window

@@ -14,6 +14,7 @@ description:
     stats API (as C(docker stats) computes them).
   - Raises an alert for each figure over its threshold. The defaults are the guide's, disk more than 90 % used
     (less than 10 % free), memory and CPU more than 80 %.
+  - A container that exists but is not running has no figures; that is an alert of its own (C(container_down)).
   - Replaces the guide's C(df -h), C(check-disk-space.sh), C(docker stats) and C(check-memory.sh).
 author:
   - milos_shop.ops contributors (@milos-shop)
@@ -46,27 +47,27 @@ options:
     type: str
   disk_threshold_percent:
     description:
-      - Alert when a filesystem is more than this much used.
+      - Alert when a filesystem is more than this much used, in percent (0 to 100).
     type: int
     default: 90
   memory_threshold_percent:
     description:
-      - Alert when the host's memory is more than this much used.
+      - Alert when the host's memory is more than this much used, in percent (0 to 100).
     type: int
     default: 80
   cpu_threshold_percent:
     description:
-      - Alert when the host's CPU is busier than this over O(cpu_interval).
+      - Alert when the host's CPU is busier than this over O(cpu_interval), in percent (0 to 100).
     type: int
     default: 80
   container_cpu_threshold_percent:
     description:
-      - Alert when the container uses more CPU than this (100 is one full core).
+      - Alert when the container uses more CPU than this, in percent (0 or more; 100 is one full core).
     type: int
     default: 80
   container_memory_threshold_percent:
     description:
-      - Alert when the container uses more than this share of its memory limit.
+      - Alert when the container uses more than this share of its memory limit, in percent (0 to 100).
     type: int
     default: 80
   fail_on_alert:
@@ -97,7 +98,7 @@ msg:
   type: str
 alerts:
   description: One entry per figure over its threshold, with C(kind) (C(disk), C(memory), C(cpu), C(container_cpu),
-    C(container_memory)), C(message) and C(value).
+    C(container_memory), or C(container_down) for a container that is not running), C(message) and C(value).
   returned: always
   type: list
   elements: dict
@@ -115,7 +116,8 @@ cpu:
   returned: always
   type: dict
 container:
-  description: The container's C(name), C(cpu_percent), C(memory_used_bytes), C(memory_limit_bytes), C(memory_percent), C(pids).
+  description: The container's C(name), C(running), C(cpu_percent), C(memory_used_bytes), C(memory_limit_bytes),
+    C(memory_percent), C(pids). The figures are 0 (and C(pids) null) when C(running) is false.
   returned: when O(container) is set
   type: dict
 """
@@ -158,21 +160,32 @@ def argument_spec():
     )
 
 
+PERCENT_OPTIONS = ("disk_threshold_percent", "memory_threshold_percent", "cpu_threshold_percent", "container_memory_threshold_percent")
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    for name in PERCENT_OPTIONS:
+        if not 0 <= params[name] <= 100:
+            module.fail_json(msg="%s must be a percentage from 0 to 100, got %r" % (name, params[name]))
+    if params["container_cpu_threshold_percent"] < 0:  # over 100 with more than one core
+        module.fail_json(msg="container_cpu_threshold_percent must be 0 or more, got %r" % params["container_cpu_threshold_percent"])
+    if params["cpu_interval"] < 0:
+        module.fail_json(msg="cpu_interval must be 0 or more, got %r" % params["cpu_interval"])
     missing = [p for p in params["paths"] if not os.path.exists(p)]
     if missing:
         module.fail_json(msg="paths do not exist: %s" % ", ".join(repr(p) for p in missing))
-    if params["cpu_interval"] < 0:
-        module.fail_json(msg="cpu_interval must be 0 or more, got %r" % params["cpu_interval"])
+    if params["container"] and not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
 
-    result = {"disks": group_disks(params["paths"]), "memory": memory_usage(), "cpu": None}
-    if params["cpu_interval"] > 0:
-        result["cpu"] = cpu_usage(params["cpu_interval"])
+    try:
+        result = {"disks": group_disks(params["paths"]), "memory": memory_usage(), "cpu": None}
+        if params["cpu_interval"] > 0:
+            result["cpu"] = cpu_usage(params["cpu_interval"])
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        module.fail_json(msg="cannot read the host's disk, memory or CPU use: %s" % exc, exception=traceback.format_exc())
     if params["container"]:
-        if not HAS_DOCKER:
-            module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
         host = params["docker_host"] or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         try:
             client = docker.APIClient(base_url=host, version="auto", timeout=60)
@@ -182,6 +195,9 @@ def main():
         except DockerException as exc:
             module.fail_json(msg="cannot read the stats of %r from the Docker daemon at %s: %s" % (params["container"], host, exc),
                              **result)
+        except Exception as exc:  # pylint: disable=broad-except
+            module.fail_json(msg="reading the stats of %r from %s failed unexpectedly: %s" % (params["container"], host, exc),
+                             exception=traceback.format_exc(), **result)
         result["container"] = dict(container_usage(stats), name=params["container"])
 
     thresholds = {
@@ -198,9 +214,9 @@ def main():
         parts.append("memory %.1f%%" % result["memory"]["used_percent"])
         if result["cpu"]:
             parts.append("CPU %.1f%%" % result["cpu"]["used_percent"])
-        if result.get("container"):
-            parts.append("%s CPU %.1f%% memory %.1f%%" % (params["container"], result["container"]["cpu_percent"],
-                                                           result["container"]["memory_percent"]))
+        container = result.get("container")
+        if container:  # running: a stopped one is an alert
+            parts.append("%s CPU %.1f%% memory %.1f%%" % (params["container"], container["cpu_percent"], container["memory_percent"]))
         result["msg"] = "; ".join(parts)
     else:
         result["msg"] = "; ".join(alert["message"] for alert in result["alerts"])
