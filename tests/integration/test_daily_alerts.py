@@ -39,20 +39,24 @@ def steps_of(shop, base: Path, actions) -> list[dict]:
         hosts = {"shop": host_vars(shop, base / "backups", base / "reports", notify, daily_backup_enabled=False)}
         inventory = write_inventory(base / "hosts.yml", hosts)
         for action in actions:
-            action()
-            run = run_daily(inventory, base / "reports")
+            args = action() or ()
+            run = run_daily(inventory, base / "reports", *args)
             posts, mails = notify.take()
             steps.append({"run": run, "posts": posts, "mails": mails})
     return steps
 
 
 def stopped_then_started(shop, base: Path) -> list[dict]:
-    """The app stopped; started again; still running."""
-    def start():
+    """The app stopped; started again, first checked by a partial run (--tags); a full run; still running."""
+    def stop():
+        shop.compose("stop", "-t", "5")
+
+    def start_and_check_health_only():
         shop.compose("start")
         shop.wait_health()
+        return ("--tags", "daily_health")
 
-    return steps_of(shop, base, [lambda: shop.compose("stop", "-t", "5"), start, lambda: None])
+    return steps_of(shop, base, [stop, start_and_check_health_only, lambda: None, lambda: None])
 
 
 def slow_health(shop, base: Path) -> list[dict]:
@@ -105,8 +109,18 @@ def test_stopped_app_fails_the_run_and_alerts_once_per_channel(scenarios):
     assert json.loads(run.text(".notify-state/daily-shop.json"))["status"] == "fail"
 
 
+def test_a_partial_run_that_passes_is_no_recovery(scenarios):
+    partial = scenarios["stopped"][1]
+    run = partial["run"]
+    assert run.returncode == 0, run.explain()
+    assert list(run.items()) == ["health"], run.items()
+    assert partial["posts"] == [] and partial["mails"] == [], partial
+    # The remembered status is still the failure, so the next full run sends the recovery.
+    assert json.loads(run.text(".notify-state/daily-shop.json"))["status"] == "fail"
+
+
 def test_recovery_is_sent_once_then_nothing(scenarios):
-    recovered, quiet = scenarios["stopped"][1:]
+    recovered, quiet = scenarios["stopped"][2:]
     run = recovered["run"]
     assert run.returncode == 0, run.explain()
     assert run.report()["status"] == "pass", run.report()
