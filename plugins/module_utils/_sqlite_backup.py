@@ -327,9 +327,16 @@ def snapshot(conn, target, deadline):
     Small incremental steps would restart whenever a writer commits, which under
     steady writes means forever. The progress callback runs when SQLite is busy
     and at the end, so the deadline can stop a wait for a lock.
+
+    The target is a private temp file, read back from the page cache and then
+    removed: synchronous=OFF spares the fsync that would force the whole copy
+    to disk (benchmarks/backup_bench.py: usually about 1 GiB less written per
+    1 GiB backup, less disk contention for the live writer). The published
+    file is still fsynced before it is renamed into place.
     """
     dst = sqlite3.connect(target, isolation_level=None)
     try:
+        dst.execute("PRAGMA synchronous=OFF")
         conn.backup(dst, pages=-1, progress=lambda status, remaining, total: deadline.check("snapshot"))
     finally:
         dst.close()
