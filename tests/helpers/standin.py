@@ -7,6 +7,7 @@ directory), so tests never touch the demo stack or each other.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -156,3 +157,24 @@ class Standin:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+
+def wait_http(s: Standin, timeout: float = 60) -> None:
+    """Wait until the app answers GET /api/services with 200 (no Docker health wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if s.request("/api/services", timeout=2)[0] == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{s.container} did not answer within {timeout}s")
+
+
+def started(standin_factory, **env) -> Standin:
+    """A stack of the test's own, serving (without waiting for Docker health)."""
+    s = standin_factory(app_env=env, up=False)
+    s.up(wait=False)
+    wait_http(s)
+    return s

@@ -8,7 +8,6 @@ Tests use their own stacks: nothing here touches the demo project.
 from __future__ import annotations
 
 import gzip
-import http.client
 import json
 import os
 import re
@@ -19,30 +18,11 @@ import time
 
 import pytest
 
-from tests.helpers.standin import APP_UID, STANDIN_SRC, Standin
+from tests.helpers.standin import APP_UID, STANDIN_SRC, Standin, started, wait_http
 
 pytestmark = pytest.mark.docker
 
 CLI_USAGE = "usage: cli.js db:generate|db:push|db:check|seed|backup-db"
-
-
-def wait_http(s: Standin, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if s.request("/api/services", timeout=2)[0] == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{s.container} did not answer within {timeout}s")
-
-
-def started(standin_factory, **env) -> Standin:
-    s = standin_factory(app_env=env, up=False)
-    s.up(wait=False)
-    wait_http(s)
-    return s
 
 
 def cli(s: Standin, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -7,29 +7,16 @@ its secret (SENTRY_DSN) stays out of the logs.
 
 from __future__ import annotations
 
-import http.client
 import time
 
 import pytest
 
-from tests.helpers.standin import Standin
+from tests.helpers.standin import Standin, wait_http
 
 pytestmark = pytest.mark.docker
 
 FAKE_DSN = "https://5f1e0c0ffee0c0ffee0c0ffee0c0ffee@o271828.ingest.sentry.invalid/3141592"
 DSN_KEY = "5f1e0c0ffee0c0ffee0c0ffee0c0ffee"
-
-
-def wait_http(s: Standin, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if s.request("/api/services", timeout=2)[0] == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{s.container} did not answer within {timeout}s")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.helpers.standin import Standin
+from tests.helpers.standin import Standin, started, wait_http
 
 pytestmark = pytest.mark.docker
 
@@ -25,22 +25,6 @@ def answers(s: Standin) -> bool:
         return s.request("/api/services", timeout=2)[0] == 200
     except (OSError, http.client.HTTPException):
         return False
-
-
-def wait_http(s: Standin, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if answers(s):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{s.container} did not answer within {timeout}s")
-
-
-def started(standin_factory, **env) -> Standin:
-    s = standin_factory(app_env=env, up=False)
-    s.up(wait=False)
-    wait_http(s)
-    return s
 
 
 def wait_log(s: Standin, pattern: str, timeout: float = 10) -> str:

@@ -22,25 +22,12 @@ import uuid
 
 import pytest
 
-from tests.helpers.standin import Standin
+from tests.helpers.standin import Standin, wait_http
 
 pytestmark = pytest.mark.docker
 
 SERVICE_KEYS = {"id", "name", "description", "priceCents"}
 SEEDED = ["web-design", "seo-audit", "maintenance", "hosting"]
-
-
-def wait_http(s: Standin, timeout: float = 60) -> None:
-    """Wait until the app answers GET /api/services with 200 (no Docker health wait)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if s.request("/api/services", timeout=2)[0] == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{s.container} did not answer within {timeout}s")
 
 
 def wait_log(s: Standin, pattern: str, timeout: float = 10) -> str:

@@ -8,7 +8,6 @@ a [warn] line, except /api/services, which monitoring polls.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import time
@@ -17,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.helpers.standin import Standin
+from tests.helpers.standin import Standin, started
 
 pytestmark = pytest.mark.docker
 
@@ -25,26 +24,6 @@ LINE = re.compile(r"^(?P<ts>\S+) \[(?P<level>error|warn|info|debug)\] (?P<msg>.+
 REQUEST = re.compile(
     r"^(?P<ts>\S+) \[info\] (?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<path>/api/\S+) "
     r"(?P<status>\d{3}) in (?P<ms>\d+)ms( :: (?P<json>.*))?$")
-
-
-def wait_http(s: Standin, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if s.request("/api/services", timeout=2)[0] == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{s.container} did not answer within {timeout}s")
-
-
-def started(standin_factory, **env) -> Standin:
-    """A stack of the test's own, serving (without waiting for Docker health)."""
-    s = standin_factory(app_env=env, up=False)
-    s.up(wait=False)
-    wait_http(s)
-    return s
 
 
 def wait_log(s: Standin, pattern: str, timeout: float = 10) -> list[str]:

@@ -7,7 +7,6 @@ That is what a backup taken during writes must show.
 
 from __future__ import annotations
 
-import http.client
 import json
 import sqlite3
 import subprocess
@@ -16,21 +15,9 @@ import uuid
 
 import pytest
 
-from tests.helpers.standin import APP_UID, Standin
+from tests.helpers.standin import APP_UID, Standin, wait_http
 
 pytestmark = pytest.mark.docker
-
-
-def wait_http(s: Standin, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if s.request("/api/services", timeout=2)[0] == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{s.container} did not answer within {timeout}s")
 
 
 @pytest.fixture(scope="module")
