@@ -146,6 +146,8 @@ def fmt(value, unit="", digits=3):
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        if abs(value) >= 10 ** digits:
+            return "%.0f%s" % (value, unit)
         return ("%." + str(digits) + "g") % value + unit
     return "%s%s" % (value, unit)
 

@@ -117,6 +117,8 @@ def build_parser():
     parser.add_argument("--no-investigate", dest="investigate", action="store_false",
                         help="skip the phase experiments after the main measurement")
     parser.add_argument("--quick", action="store_true", help="short windows and timeouts (smoke test; the figures mean little)")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: write backup_bench.md again from backup_bench.json in --results-dir")
     parser.add_argument("--regenerate", action="store_true", help="generate the database again even if a cached one exists")
     return parser
 
@@ -609,6 +611,7 @@ def run(args):
     args = resolve(args)
     sb = _common.load_module_utils("_sqlite_backup")
     info = _common.machine()
+    code = _common.code_version("plugins/module_utils/_sqlite_backup.py", "benchmarks")
     os.makedirs(args.workdir, exist_ok=True)
     base, meta = cached_database(args.workdir, args.size_mib, args.regenerate)
     live = os.path.join(args.workdir, "live.db")
@@ -655,7 +658,7 @@ def run(args):
         for extra in ("", "-wal", "-shm"):
             if os.path.exists(live + extra):
                 os.unlink(live + extra)
-    return summarise(args, info, meta, runs, idle, data, found, found_windows)
+    return summarise(args, info, code, meta, runs, idle, data, found, found_windows)
 
 
 def _median(values):
@@ -663,7 +666,7 @@ def _median(values):
     return _common.median(values) if values else None
 
 
-def summarise(args, info, meta, runs, idle, data, found, found_windows):
+def summarise(args, info, code, meta, runs, idle, data, found, found_windows):
     def pooled(windows):
         lat = []
         errors = 0
@@ -772,7 +775,7 @@ def summarise(args, info, meta, runs, idle, data, found, found_windows):
             ("size_mib", args.size_mib), ("rate", args.rate), ("repeat", args.repeat), ("idle_seconds", args.idle_seconds),
             ("gap_seconds", args.gap_seconds), ("cli_timeout", args.cli_timeout), ("level", args.level), ("quick", args.quick),
             ("workdir", args.workdir)])),
-        ("code", _common.code_version("plugins/module_utils/_sqlite_backup.py", "benchmarks")),
+        ("code", code),
         ("database", meta),
         ("writer", collections.OrderedDict([("run_id", data["run_id"]), ("commits", data["commits"]), ("errors", total_errors),
                                             ("error_messages", sorted(set(msg for dummy, msg in data["errors"]))[:5])])),
@@ -858,7 +861,7 @@ def markdown(result):
         check = method["check"] or {}
         w = method["writer"]
         rows.append([
-            key, "%s s" % " / ".join("%.1f" % x for x in method["wall_s_all"]), _common.fmt(method["cpu_s"], " s"), _common.fmt(method["others_cores"]),
+            key, "%s s" % " / ".join("%.1f" % x for x in method["wall_s_all"]), _common.fmt(method["cpu_s"], " s"), _others(method["others_cores"]),
             _common.fmt(method["disk_mib_written"], " MiB"),
             _common.fmt(method["finished"]), "%.1f MiB" % (method["size"] / 1048576.0) if method["size"] else "n/a",
             ", ".join(check.get("integrity", [])) or "n/a", _common.fmt(check.get("consistent")) if check else "n/a",
@@ -866,7 +869,7 @@ def markdown(result):
             _common.fmt(w["p99_ms"], " ms"), _common.fmt(w["max_ms"], " ms"), w["errors"],
         ])
     i = result["idle"]
-    rows.append(["idle (writer only)", "%.1f s in all" % i["seconds"], "", _common.fmt(i["others_cores"]), _common.fmt(i["disk_mib_written"], " MiB"),
+    rows.append(["idle (writer only)", "%.1f s in all" % i["seconds"], "", _others(i["others_cores"]), _common.fmt(i["disk_mib_written"], " MiB"),
                  "", "", "", "", "",
                  _common.fmt(i["p99_ms"], " ms") + " (each: %s)" % ", ".join(_common.fmt(x) for x in i["p99_ms_each"]),
                  _common.fmt(i["max_ms"], " ms"), i["errors"]])
@@ -888,7 +891,7 @@ def markdown(result):
         rows = []
         for key, value in result["investigation"].items():
             extra = ", ".join("%s %s" % (k, _common.fmt(v)) for k, v in value.items() if k in ("bytes", "workers"))
-            rows.append([key, "%.2f s" % value["wall_s"], "%.2f s" % value["cpu_s"], _common.fmt(value["others_cores"]),
+            rows.append([key, "%.2f s" % value["wall_s"], "%.2f s" % value["cpu_s"], _others(value["others_cores"]),
                          _common.fmt(value.get("disk_mib_written"), " MiB"),
                          _common.fmt(value.get("writer_p99_ms"), " ms"), _common.fmt(value.get("writer_p99_over_idle")),
                          _common.fmt(value.get("writer_max_ms"), " ms"), extra])
@@ -897,7 +900,19 @@ def markdown(result):
                   _common.md_table(["experiment", "wall", "CPU", "others' cores", "disk writes", "writer p99", "p99 / idle", "writer max", "more"],
                                    rows), ""]
     lines += ["## Notes", ""] + ["- " + note for note in result["notes"]]
+    lines.append("- **(busy)** marks a window in which other processes kept more than %g core busy on average: its figures say "
+                 "more about the neighbours than about the method." % BUSY_CORES)
     return "\n".join(lines) + "\n"
+
+
+BUSY_CORES = 0.5
+
+
+def _others(cores):
+    """others' cores, flagged when other processes used more than half a core (the figures of that window are disturbed)."""
+    if cores is not None and cores > BUSY_CORES:
+        return "**%s (busy)**" % _common.fmt(cores)
+    return _common.fmt(cores)
 
 
 def _verdict(ok):
@@ -906,7 +921,11 @@ def _verdict(ok):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    result = run(args)
+    if args.render:
+        with open(os.path.join(args.results_dir, NAME + ".json"), encoding="utf-8") as handle:
+            result = json.load(handle, object_pairs_hook=collections.OrderedDict)
+    else:
+        result = run(args)
     json_path, md_path = _common.write_results(args.results_dir, NAME, result, markdown(result))
     r = result["ratios"]
     print("sqlite_backup wall / cp+gzip wall: %s (goal <= %g; each round %s)" % (

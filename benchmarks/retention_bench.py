@@ -164,6 +164,7 @@ def run(args):
     args = resolve(args)
     rt = _common.load_module_utils("_retention")
     info = _common.machine()
+    code = _common.code_version("plugins/module_utils/_retention.py", "benchmarks")
     now = datetime.datetime.now(datetime.timezone.utc).replace(minute=0, second=0, microsecond=0)
     times = backup_times(args.count, now)
     policy = rt.Policy(daily=7, weekly=4, monthly=12)
@@ -224,7 +225,7 @@ def run(args):
             ("count", args.count), ("manifests", args.manifests), ("repeat", args.repeat), ("quick", args.quick),
             ("workdir", args.workdir), ("policy", "keep_daily=7, keep_weekly=4, keep_monthly=12 (the module's defaults)"),
             ("newest", now.strftime("%Y-%m-%dT%H:%M:%SZ")), ("oldest", times[-1].strftime("%Y-%m-%dT%H:%M:%SZ"))])),
-        ("code", _common.code_version("plugins/module_utils/_retention.py", "benchmarks")),
+        ("code", code),
         ("directory", collections.OrderedDict([("entries", entries), ("listed", listed), ("make_s", round(made_s, 3))])),
         ("measurements", m),
         ("plan_phases", plan_phases),
