@@ -13,26 +13,16 @@ import pytest
 import yaml
 
 from ansible.module_utils._internal import _traceback
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.milos_shop.ops.plugins.module_utils import _health
 from ansible_collections.milos_shop.ops.plugins.modules import health_probe
+from tests.helpers.module_harness import result_of, run_main
 
 SERVICES = [{"id": 1, "name": "web-design"}, {"id": 2, "name": "hosting"}]
 
 
 def run_module(args, check_mode=False):
-    """Run main() in-process; return whether it failed (the result is on stdout)."""
-    args = dict(args)
-    args["_ansible_check_mode"] = check_mode
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            health_probe.main()
-    return info.value.code != 0
-
-
-def result_of(capsys):
-    return json.loads(capsys.readouterr().out)
+    return run_main(health_probe.main, args, check_mode=check_mode)
 
 
 def free_port():

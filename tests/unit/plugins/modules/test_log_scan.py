@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import docker
@@ -13,9 +12,9 @@ import pytest
 import yaml
 
 from ansible.module_utils._internal import _traceback
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.milos_shop.ops.plugins.modules import log_scan
+from tests.helpers.module_harness import result_of, run_main
 
 APP = "2026-11-28T10:00:00.000Z"
 HEALTHY = [
@@ -63,17 +62,7 @@ def fake_docker(monkeypatch):
 
 
 def run_module(args, check_mode=False):
-    """Run main() in-process; return whether it failed (the result is on stdout)."""
-    args = dict(args)
-    args["_ansible_check_mode"] = check_mode
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            log_scan.main()
-    return info.value.code != 0
-
-
-def result_of(capsys):
-    return json.loads(capsys.readouterr().out)
+    return run_main(log_scan.main, args, check_mode=check_mode)
 
 
 def test_healthy_log_passes_and_changes_nothing(fake_docker, capsys):

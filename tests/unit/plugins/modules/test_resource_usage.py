@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import docker
 import docker.errors
@@ -13,9 +12,9 @@ import pytest
 import yaml
 
 from ansible.module_utils._internal import _traceback
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.milos_shop.ops.plugins.modules import resource_usage
+from tests.helpers.module_harness import result_of, run_main
 
 # One stats document (cgroup v2): 25 % CPU, 40 % of a 100 MB limit (see test__resources.py).
 STATS = {
@@ -61,17 +60,7 @@ def fake_docker(monkeypatch):
 
 
 def run_module(args, check_mode=False):
-    """Run main() in-process; return whether it failed (the result is on stdout)."""
-    args = dict(args)
-    args["_ansible_check_mode"] = check_mode
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            resource_usage.main()
-    return info.value.code != 0
-
-
-def result_of(capsys):
-    return json.loads(capsys.readouterr().out)
+    return run_main(resource_usage.main, args, check_mode=check_mode)
 
 
 # Thresholds no host can be over, so that the results depend on the code and not on this machine's load.

@@ -15,28 +15,17 @@ import pytest
 import yaml
 
 from ansible.module_utils._internal import _traceback
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
 from ansible_collections.milos_shop.ops.plugins.modules import sqlite_backup
+from tests.helpers.module_harness import result_of, run_main
 
 ROOT = Path(__file__).resolve().parents[4]
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
 def run_module(args, check_mode=False, diff=False):
-    """Run main() in-process; return (failed, result) from the JSON it prints."""
-    args = dict(args)
-    args["_ansible_check_mode"] = check_mode
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            sqlite_backup.main()
-    return info.value.code != 0
-
-
-def result_of(capsys):
-    return json.loads(capsys.readouterr().out)
+    return run_main(sqlite_backup.main, args, check_mode=check_mode, diff=diff)
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from ansible.module_utils._internal import _traceback
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
 from ansible_collections.milos_shop.ops.plugins.modules import sqlite_restore
+from tests.helpers.module_harness import result_of, run_main
 
 ROOT = Path(__file__).resolve().parents[4]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -27,18 +27,7 @@ T0 = datetime.datetime(2026, 11, 28, 16, 14, 42, tzinfo=datetime.timezone.utc)
 
 
 def run_module(args, check_mode=False, diff=False):
-    """Run main() in-process; return whether it failed (the JSON result is on stdout)."""
-    args = dict(args)
-    args["_ansible_check_mode"] = check_mode
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            sqlite_restore.main()
-    return info.value.code != 0
-
-
-def result_of(capsys):
-    return json.loads(capsys.readouterr().out)
+    return run_main(sqlite_restore.main, args, check_mode=check_mode, diff=diff)
 
 
 def rows(path):
