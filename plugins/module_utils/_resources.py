@@ -4,16 +4,20 @@
 # This module_utils file is private to the milos_shop.ops collection; it may
 # change or go away without notice. Do not use it from other collections.
 
-"""Host and container resource readings for milos_shop.ops.resource_usage.
+"""Host and container resource readings and their verdicts (milos_shop.ops.resource_usage, disk_usage).
 
 Host figures come from statvfs and /proc (Linux); container figures from one
 Docker stats sample, computed the way ``docker stats`` computes them.
+:func:`judge_resources` and :func:`judge_disk` turn them into the ``resources``
+and ``disk`` checklist items.
 """
 
 from __future__ import annotations
 
 import os
 import time
+
+from ansible_collections.milos_shop.ops.plugins.module_utils._checklist import alert, make_item
 
 
 def disk_usage(path):
@@ -111,45 +115,134 @@ def container_usage(stats):
     }
 
 
+def _alert(kind, severity, value, threshold, message):
+    return {"kind": kind, "severity": severity, "value": value, "threshold": threshold, "message": message}
+
+
+def disk_alerts(disks, threshold):
+    """One ``disk`` alert (severity fail) per filesystem more used than ``threshold`` percent."""
+    return [_alert("disk", "fail", disk["used_percent"], threshold,
+                   "filesystem of %s is %.1f%% used (threshold %d%%), %.1f GiB free"
+                   % (", ".join(disk["paths"]), disk["used_percent"], threshold, disk["free_bytes"] / 2.0 ** 30))
+            for disk in disks if disk["used_percent"] > threshold]
+
+
 def alerts_for(result, thresholds):
-    """Alerts (kind, value, message) for each figure over its threshold."""
-    alerts = []
-    for disk in result["disks"]:
-        if disk["used_percent"] > thresholds["disk"]:
-            alerts.append({"kind": "disk", "value": disk["used_percent"],
-                           "message": "filesystem of %s is %.1f%% used (threshold %d%%), %.1f GiB free"
-                           % (", ".join(disk["paths"]), disk["used_percent"], thresholds["disk"], disk["free_bytes"] / 2.0 ** 30)})
+    """Alerts (kind, severity, value, threshold, message) for each figure over its threshold.
+
+    A full disk is a ``fail`` (the guide's "Espacio en disco < 10% libre" stops the shop);
+    memory, CPU and a stopped container's missing figures are ``warn``.
+    """
+    alerts = disk_alerts(result["disks"], thresholds["disk"])
     if result["memory"]["used_percent"] > thresholds["memory"]:
-        alerts.append({"kind": "memory", "value": result["memory"]["used_percent"],
-                       "message": "host memory %.1f%% used (threshold %d%%)" % (result["memory"]["used_percent"], thresholds["memory"])})
+        alerts.append(_alert("memory", "warn", result["memory"]["used_percent"], thresholds["memory"],
+                             "host memory %.1f%% used (threshold %d%%)" % (result["memory"]["used_percent"], thresholds["memory"])))
     if result["cpu"] and result["cpu"]["used_percent"] > thresholds["cpu"]:
-        alerts.append({"kind": "cpu", "value": result["cpu"]["used_percent"],
-                       "message": "host CPU %.1f%% busy over %s s (threshold %d%%)"
-                       % (result["cpu"]["used_percent"], result["cpu"]["interval_s"], thresholds["cpu"])})
+        alerts.append(_alert("cpu", "warn", result["cpu"]["used_percent"], thresholds["cpu"],
+                             "host CPU %.1f%% busy over %s s (threshold %d%%)"
+                             % (result["cpu"]["used_percent"], result["cpu"]["interval_s"], thresholds["cpu"])))
     container = result.get("container")
     if container and not container.get("running", True):
-        alerts.append({"kind": "container_down", "value": 0,
-                       "message": "container %s is not running: no CPU or memory figures" % container["name"]})
+        alerts.append(_alert("container_down", "warn", 0, None,
+                             "container %s is not running: no CPU or memory figures" % container["name"]))
     elif container:
         if container["cpu_percent"] > thresholds["container_cpu"]:
-            alerts.append({"kind": "container_cpu", "value": container["cpu_percent"],
-                           "message": "container %s CPU %.1f%% (threshold %d%%)"
-                           % (container["name"], container["cpu_percent"], thresholds["container_cpu"])})
+            alerts.append(_alert("container_cpu", "warn", container["cpu_percent"], thresholds["container_cpu"],
+                                 "container %s CPU %.1f%% (threshold %d%%)"
+                                 % (container["name"], container["cpu_percent"], thresholds["container_cpu"])))
         if container["memory_percent"] > thresholds["container_memory"]:
-            alerts.append({"kind": "container_memory", "value": container["memory_percent"],
-                           "message": "container %s memory %.1f%% of its limit (threshold %d%%)"
-                           % (container["name"], container["memory_percent"], thresholds["container_memory"])})
+            alerts.append(_alert("container_memory", "warn", container["memory_percent"], thresholds["container_memory"],
+                                 "container %s memory %.1f%% of its limit (threshold %d%%)"
+                                 % (container["name"], container["memory_percent"], thresholds["container_memory"])))
     return alerts
 
 
-def group_disks(paths):
-    """Disk usage per filesystem, each listing the paths it holds."""
+RESOURCES_ID = "resources"
+RESOURCES_TITLE = "CPU and memory (docker stats)"
+DISK_ID = "disk"
+DISK_TITLE = "Disk space (df -h)"
+
+
+def judge_resources(result, item_id=RESOURCES_ID, title=RESOURCES_TITLE, error=None):
+    """The ``resources`` item: host and container CPU and memory (disk is the ``disk`` item's).
+
+    warn: any CPU or memory figure over its threshold, or a stopped container;
+    fail: the figures could not be read (``error``, say a missing container);
+    pass otherwise, with the figures in the summary.
+    """
+    alerts = [a for a in result.get("alerts") or [] if a["kind"] != "disk"]
+    evidence = {"memory": result.get("memory"), "cpu": result.get("cpu"), "container": result.get("container"),
+                "alerts": alerts}
+    if error:
+        return make_item(item_id, title, summary=error, evidence=evidence,
+                         alerts=alerts + [alert("check_error", "fail", error)])
+    if alerts:
+        return make_item(item_id, title, summary="; ".join(a["message"] for a in alerts), evidence=evidence, alerts=alerts)
+    memory, cpu, container = result["memory"], result.get("cpu"), result.get("container")
+    summary = "host memory %s%% used, CPU %s" % (memory["used_percent"], "%s%% busy" % cpu["used_percent"] if cpu else "not sampled")
+    if container:
+        summary += "; container %s CPU %s%%, memory %s%% of its limit" % (
+            container["name"], container["cpu_percent"], container["memory_percent"])
+    return make_item(item_id, title, summary=summary, evidence=evidence, alerts=[])
+
+
+def measure_disks(required_paths, optional_paths, measure=None):
+    """Measure the filesystems of the paths that exist.
+
+    Returns ``(disks, missing, required_missing, errors)``: the filesystems as
+    :func:`group_disks` lists them, every path that does not exist, the required
+    ones among them, and ``(path, message)`` for paths that exist but cannot be
+    measured.
+    """
+    measure = measure or disk_usage
+    missing, required_missing, present, errors = [], [], [], []
+    for path, required in [(p, True) for p in required_paths] + [(p, False) for p in optional_paths]:
+        if path in present or path in missing:
+            continue
+        if os.path.exists(path):
+            present.append(path)
+        else:
+            missing.append(path)
+            if required:
+                required_missing.append(path)
+    measured = []
+    for path in present:
+        try:
+            measured.append((path, measure(path)))
+        except OSError as exc:
+            errors.append((path, "cannot measure the filesystem of %s: %s" % (path, exc.strerror or exc)))
+    return _group(measured), missing, required_missing, errors
+
+
+def judge_disk(disks, missing, required_missing, threshold, errors=(), item_id=DISK_ID, title=DISK_TITLE):
+    """The ``disk`` item: fail when a filesystem is more used than ``threshold`` percent, or a required path
+    (the data directory) does not exist, or cannot be measured; pass otherwise. Missing optional paths (a
+    backup directory not made yet) are listed in the evidence, not measured, and do not change the status.
+    """
+    alerts = [alert("missing_path", "fail", "data directory %s does not exist" % path, value=path) for path in required_missing]
+    alerts += [alert("check_error", "fail", message, value=path) for path, message in errors]
+    over = disk_alerts(disks, threshold)
+    alerts += over
+    if alerts:
+        summary = "; ".join(a["message"] for a in alerts)
+    else:
+        summary = "; ".join("%s: %s%% used" % (", ".join(d["paths"]), d["used_percent"]) for d in disks) or "no filesystem measured"
+    evidence = {"disks": disks, "missing": list(missing), "required_missing": list(required_missing),
+                "threshold_percent": threshold}
+    return make_item(item_id, title, summary=summary, evidence=evidence, alerts=alerts)
+
+
+def _group(measured):
     disks = {}
-    for path in paths:
-        usage = disk_usage(path)
+    for path, usage in measured:
         entry = disks.setdefault(usage["device"], dict(usage, paths=[]))
         entry["paths"].append(path)
     for entry in disks.values():
         entry.pop("path", None)
         entry.pop("device", None)
     return list(disks.values())
+
+
+def group_disks(paths):
+    """Disk usage per filesystem, each listing the paths it holds."""
+    return _group([(path, disk_usage(path)) for path in paths])

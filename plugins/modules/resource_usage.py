@@ -16,14 +16,21 @@ description:
     (less than 10 % free), memory and CPU more than 80 %.
   - A container that exists but is not running has no figures; that is an alert of its own (C(container_down)).
   - Replaces the guide's C(df -h), C(check-disk-space.sh), C(docker stats) and C(check-memory.sh).
+  - Returns the checklist item RV(item) with id V(resources), for the host's and the container's CPU and memory (the
+    filesystems are the V(disk) item of M(milos_shop.ops.disk_usage)). V(warn) when a CPU or memory figure is over its
+    threshold or the container is not running; V(fail) when the figures cannot be read (no such container, no Docker
+    daemon); V(pass) otherwise.
+  - A missing container or an unreachable Docker daemon fails the task unless O(fail_on_alert=false); then RV(item)
+    says so.
 author:
   - milos_shop.ops contributors (@milos-shop)
 extends_documentation_fragment:
   - milos_shop.ops._attributes
   - milos_shop.ops._attributes.read_only
+  - milos_shop.ops._checklist
+  - milos_shop.ops._docker
 requirements:
   - Linux (/proc) on the target
-  - docker (the Python Docker SDK) on the target, for O(container)
 options:
   paths:
     description:
@@ -41,10 +48,6 @@ options:
       - Name of the app container whose CPU and memory are read; empty skips it.
     type: str
     default: milos-shop
-  docker_host:
-    description:
-      - The Docker daemon to talk to. Defaults to E(DOCKER_HOST), else the local socket.
-    type: str
   disk_threshold_percent:
     description:
       - Alert when a filesystem is more than this much used, in percent (0 to 100).
@@ -72,7 +75,8 @@ options:
     default: 80
   fail_on_alert:
     description:
-      - Fail the task when any alert is raised. With V(false) the task succeeds and RV(ok) tells.
+      - Fail the task when any alert is raised, or the container's figures cannot be read. With V(false) the task
+        succeeds and RV(ok) and RV(item) tell.
     type: bool
     default: true
 """
@@ -88,6 +92,20 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+item:
+  description:
+    - The checklist item (id V(resources) unless O(item_id) is set); see the notes for its shape.
+    - C(evidence) holds C(memory), C(cpu) and C(container) (as RV(memory), RV(cpu) and RV(container)) and C(alerts),
+      the alerts other than V(disk).
+  returned: always
+  type: dict
+  sample:
+    id: resources
+    title: CPU and memory (docker stats)
+    status: pass
+    summary: host memory 41.2% used, CPU 3.5% busy; container milos-shop CPU 0.4%, memory 12.1% of its limit
+    evidence: {memory: {}, cpu: {}, container: {}, alerts: []}
+    alerts: []
 ok:
   description: Whether no figure is over its threshold.
   returned: always
@@ -98,7 +116,8 @@ msg:
   type: str
 alerts:
   description: One entry per figure over its threshold, with C(kind) (C(disk), C(memory), C(cpu), C(container_cpu),
-    C(container_memory), or C(container_down) for a container that is not running), C(message) and C(value).
+    C(container_memory), or C(container_down) for a container that is not running), C(severity) (V(fail) for
+    V(disk), V(warn) for the others), C(value), C(threshold) and C(message).
   returned: always
   type: list
   elements: dict
@@ -125,39 +144,37 @@ container:
 import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.milos_shop.ops.plugins.module_utils import _docker
 from ansible_collections.milos_shop.ops.plugins.module_utils._resources import (
+    RESOURCES_ID,
+    RESOURCES_TITLE,
     alerts_for,
     container_usage,
     cpu_usage,
     group_disks,
+    judge_resources,
     memory_usage,
 )
 
-try:
-    import docker
-    from docker.errors import DockerException, NotFound
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
 
 def argument_spec():
-    return dict(
+    spec = dict(
         paths=dict(type="list", elements="path", default=["/"]),
         cpu_interval=dict(type="float", default=1),
         container=dict(type="str", default="milos-shop"),
-        docker_host=dict(type="str"),
         disk_threshold_percent=dict(type="int", default=90),
         memory_threshold_percent=dict(type="int", default=80),
         cpu_threshold_percent=dict(type="int", default=80),
         container_cpu_threshold_percent=dict(type="int", default=80),
         container_memory_threshold_percent=dict(type="int", default=80),
         fail_on_alert=dict(type="bool", default=True),
+        item_id=dict(type="str"),
+        item_title=dict(type="str"),
     )
+    spec.update(_docker.docker_argument_spec())
+    return spec
 
 
 PERCENT_OPTIONS = ("disk_threshold_percent", "memory_threshold_percent", "cpu_threshold_percent", "container_memory_threshold_percent")
@@ -176,8 +193,10 @@ def main():
     missing = [p for p in params["paths"] if not os.path.exists(p)]
     if missing:
         module.fail_json(msg="paths do not exist: %s" % ", ".join(repr(p) for p in missing))
-    if params["container"] and not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    if params["container"]:
+        _docker.require_docker(module)
+    item_id = params["item_id"] or RESOURCES_ID
+    title = params["item_title"] or RESOURCES_TITLE
 
     try:
         result = {"disks": group_disks(params["paths"]), "memory": memory_usage(), "cpu": None}
@@ -185,21 +204,6 @@ def main():
             result["cpu"] = cpu_usage(params["cpu_interval"])
     except (OSError, ValueError, KeyError, IndexError) as exc:
         module.fail_json(msg="cannot read the host's disk, memory or CPU use: %s" % exc, exception=traceback.format_exc())
-    if params["container"]:
-        host = params["docker_host"] or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        try:
-            client = docker.APIClient(base_url=host, version="auto", timeout=60)
-            stats = client.stats(params["container"], stream=False)
-        except NotFound:
-            module.fail_json(msg="container %r does not exist on %s" % (params["container"], host), **result)
-        except DockerException as exc:
-            module.fail_json(msg="cannot read the stats of %r from the Docker daemon at %s: %s" % (params["container"], host, exc),
-                             **result)
-        except Exception as exc:  # pylint: disable=broad-except
-            module.fail_json(msg="reading the stats of %r from %s failed unexpectedly: %s" % (params["container"], host, exc),
-                             exception=traceback.format_exc(), **result)
-        result["container"] = dict(container_usage(stats), name=params["container"])
-
     thresholds = {
         "disk": params["disk_threshold_percent"],
         "memory": params["memory_threshold_percent"],
@@ -207,6 +211,26 @@ def main():
         "container_cpu": params["container_cpu_threshold_percent"],
         "container_memory": params["container_memory_threshold_percent"],
     }
+    if params["container"]:
+        host = _docker.docker_host(params)
+        error = None
+        try:
+            stats = _docker.api_client(host).stats(params["container"], stream=False)
+        except _docker.NotFound:
+            error = "container %r does not exist on %s" % (params["container"], host)
+        except _docker.DockerException as exc:
+            error = "cannot read the stats of %r from the Docker daemon at %s: %s" % (params["container"], host, exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            module.fail_json(msg="reading the stats of %r from %s failed unexpectedly: %s" % (params["container"], host, exc),
+                             exception=traceback.format_exc(), **result)
+        if error:
+            result["alerts"] = alerts_for(result, thresholds)
+            result.update(ok=False, msg=error, changed=False, item=judge_resources(result, item_id, title, error=error))
+            if params["fail_on_alert"]:
+                module.fail_json(**result)
+            module.exit_json(**result)
+        result["container"] = dict(container_usage(stats), name=params["container"])
+
     result["alerts"] = alerts_for(result, thresholds)
     result["ok"] = not result["alerts"]
     if result["ok"]:
@@ -220,6 +244,7 @@ def main():
         result["msg"] = "; ".join(parts)
     else:
         result["msg"] = "; ".join(alert["message"] for alert in result["alerts"])
+    result["item"] = judge_resources(result, item_id, title)
     result["changed"] = False
     if params["fail_on_alert"] and not result["ok"]:
         module.fail_json(**result)

@@ -11,12 +11,16 @@ import subprocess
 
 import pytest
 
+from ansible_collections.milos_shop.ops.plugins.module_utils import _checklist
 from ansible_collections.milos_shop.ops.plugins.module_utils._resources import (
     alerts_for,
     container_usage,
     cpu_usage,
     disk_usage,
     group_disks,
+    judge_disk,
+    judge_resources,
+    measure_disks,
     memory_usage,
 )
 
@@ -319,14 +323,25 @@ def test_alerts_at_under_and_over_thresholds(figures, kinds):
 def test_alert_messages():
     figures = reading(disk=95.5, memory=85.0, cpu=90.0, container_cpu=120.0, container_memory=81.0)
     alerts = {a["kind"]: a for a in alerts_for(figures, THRESHOLDS)}
-    assert alerts["disk"] == {"kind": "disk", "value": 95.5,
+    assert alerts["disk"] == {"kind": "disk", "severity": "fail", "value": 95.5, "threshold": 90,
                               "message": "filesystem of /, /var/backups is 95.5% used (threshold 90%), 4.5 GiB free"}
     assert alerts["memory"]["message"] == "host memory 85.0% used (threshold 80%)"
     assert alerts["cpu"]["message"] == "host CPU 90.0% busy over 1.0 s (threshold 80%)"
     assert alerts["container_cpu"]["message"] == "container milos-shop CPU 120.0% (threshold 80%)"
     assert alerts["container_memory"]["message"] == "container milos-shop memory 81.0% of its limit (threshold 80%)"
     down = alerts_for(reading(running=False), THRESHOLDS)
-    assert down == [{"kind": "container_down", "value": 0, "message": "container milos-shop is not running: no CPU or memory figures"}]
+    assert down == [{"kind": "container_down", "severity": "warn", "value": 0, "threshold": None,
+                     "message": "container milos-shop is not running: no CPU or memory figures"}]
+
+
+@pytest.mark.parametrize("kind, severity, threshold", [
+    ("disk", "fail", 90), ("memory", "warn", 80), ("cpu", "warn", 80), ("container_cpu", "warn", 80),
+    ("container_memory", "warn", 80),
+])
+def test_alert_severities_and_thresholds(kind, severity, threshold):
+    figures = reading(disk=95.5, memory=85.0, cpu=90.0, container_cpu=120.0, container_memory=81.0)
+    found = {a["kind"]: a for a in alerts_for(figures, THRESHOLDS)}[kind]
+    assert (found["severity"], found["threshold"]) == (severity, threshold)
 
 
 def test_no_container_no_container_alerts():
@@ -338,3 +353,139 @@ def test_no_container_no_container_alerts():
 def test_zero_thresholds_alert_on_anything_used():
     zero = dict.fromkeys(THRESHOLDS, 0)
     assert len(alerts_for(reading(), zero)) == 5
+
+
+# -- the resources item ------------------------------------------------------------------
+
+def judged(**figures):
+    result = reading(**figures)
+    result["alerts"] = alerts_for(result, THRESHOLDS)
+    item = judge_resources(result)
+    assert _checklist.validate(item) is item and (item["id"], item["title"]) == ("resources", "CPU and memory (docker stats)")
+    return item
+
+
+@pytest.mark.parametrize("figures, status, kinds", [
+    (dict(), "pass", []),
+    (dict(memory=80.0, cpu=80.0, container_cpu=80.0, container_memory=80.0), "pass", []),
+    (dict(memory=80.01), "warn", ["memory"]),
+    (dict(cpu=80.01), "warn", ["cpu"]),
+    (dict(container_cpu=80.01), "warn", ["container_cpu"]),
+    (dict(container_memory=80.01), "warn", ["container_memory"]),
+    (dict(running=False), "warn", ["container_down"]),
+    (dict(disk=99.0), "pass", []),  # the disk is the disk item's
+    (dict(disk=99.0, memory=99.0), "warn", ["memory"]),
+])
+def test_resources_statuses(figures, status, kinds):
+    item = judged(**figures)
+    assert item["status"] == status and [a["kind"] for a in item["alerts"]] == kinds
+    assert item["evidence"]["alerts"] == item["alerts"]
+
+
+def test_resources_summary_with_and_without_alerts():
+    assert judged(memory=42.5, cpu=3.25, container_cpu=0.5, container_memory=12.0)["summary"] == (
+        "host memory 42.5% used, CPU 3.25% busy; container milos-shop CPU 0.5%, memory 12.0% of its limit")
+    assert judged(cpu=None)["summary"].startswith("host memory 50.0% used, CPU not sampled; container milos-shop")
+    assert judged(memory=85.0, container_memory=81.0)["summary"] == (
+        "host memory 85.0% used (threshold 80%); container milos-shop memory 81.0% of its limit (threshold 80%)")
+
+
+def test_resources_without_a_container():
+    result = reading()
+    del result["container"]
+    result["alerts"] = []
+    item = judge_resources(result)
+    assert item["summary"] == "host memory 50.0% used, CPU 50.0% busy" and item["evidence"]["container"] is None
+
+
+def test_resources_that_cannot_be_read_fail():
+    result = {"disks": [], "memory": reading()["memory"], "cpu": None, "alerts": []}
+    item = judge_resources(result, error="container 'x' does not exist on unix:///var/run/docker.sock")
+    assert item["status"] == "fail" and item["summary"] == "container 'x' does not exist on unix:///var/run/docker.sock"
+    assert [a["kind"] for a in item["alerts"]] == ["check_error"]
+
+
+# -- the disk item --------------------------------------------------------------------------
+
+def fake_measure(percent_by_path, device_by_path=None):
+    def measure(path):
+        if percent_by_path[path] is None:
+            raise PermissionError(13, "Permission denied")
+        return {"path": path, "total_bytes": 100 * GIB, "used_bytes": int(percent_by_path[path] * GIB),
+                "free_bytes": int((100 - percent_by_path[path]) * GIB), "used_percent": percent_by_path[path],
+                "device": (device_by_path or {}).get(path, path)}
+    return measure
+
+
+@pytest.mark.parametrize("percents, threshold, status, kinds", [
+    ({"/": 50.0}, 90, "pass", []),
+    ({"/": 90.0}, 90, "pass", []),
+    ({"/": 90.01}, 90, "fail", ["disk"]),
+    ({"/": 1.5}, 1, "fail", ["disk"]),
+    ({"/": 0.0}, 0, "pass", []),
+    ({"/": 100.0}, 100, "pass", []),
+    ({"/": 10.0, "/data": 95.0}, 90, "fail", ["disk"]),
+    ({"/": 95.0, "/data": 95.0}, 90, "fail", ["disk", "disk"]),
+])
+def test_disk_statuses(tmp_path, percents, threshold, status, kinds):
+    paths = dict((str(tmp_path) if p == "/" else str(tmp_path / p.strip("/")), v) for p, v in percents.items())
+    for path in paths:
+        os.makedirs(path, exist_ok=True)
+    disks, missing, required_missing, errors = measure_disks(list(paths), [], fake_measure(paths))
+    item = judge_disk(disks, missing, required_missing, threshold, errors)
+    assert _checklist.validate(item) is item and (item["id"], item["title"]) == ("disk", "Disk space (df -h)")
+    assert item["status"] == status and [a["kind"] for a in item["alerts"]] == kinds
+    assert all(a["severity"] == "fail" and a["threshold"] == threshold for a in item["alerts"])
+    assert item["evidence"]["threshold_percent"] == threshold
+
+
+def test_disk_summary_groups_by_filesystem(tmp_path):
+    data, backups = tmp_path / "data", tmp_path / "backups"
+    data.mkdir()
+    backups.mkdir()
+    paths = {str(tmp_path): 41.2, str(data): 41.2, str(backups): 12.5}
+    devices = {str(tmp_path): 1, str(data): 1, str(backups): 2}
+    disks, missing, required_missing, errors = measure_disks([str(tmp_path), str(data)], [str(backups)],
+                                                             fake_measure(paths, devices))
+    item = judge_disk(disks, missing, required_missing, 90, errors)
+    assert item["status"] == "pass"
+    assert item["summary"] == "%s, %s: 41.2%% used; %s: 12.5%% used" % (tmp_path, data, backups)
+    assert [d["paths"] for d in item["evidence"]["disks"]] == [[str(tmp_path), str(data)], [str(backups)]]
+
+
+def test_disk_missing_required_and_optional_paths(tmp_path):
+    data, backups = str(tmp_path / "data"), str(tmp_path / "backups")
+    disks, missing, required_missing, errors = measure_disks([str(tmp_path), data], [backups], fake_measure({str(tmp_path): 20.0}))
+    item = judge_disk(disks, missing, required_missing, 90, errors)
+    assert item["status"] == "fail" and [a["kind"] for a in item["alerts"]] == ["missing_path"]
+    assert item["summary"] == "data directory %s does not exist" % data
+    assert item["evidence"]["missing"] == [data, backups] and item["evidence"]["required_missing"] == [data]
+    assert [d["paths"] for d in item["evidence"]["disks"]] == [[str(tmp_path)]]
+
+
+def test_disk_missing_optional_path_only_is_noted(tmp_path):
+    backups = str(tmp_path / "backups")
+    disks, missing, required_missing, errors = measure_disks([str(tmp_path)], [backups], fake_measure({str(tmp_path): 20.0}))
+    item = judge_disk(disks, missing, required_missing, 90, errors)
+    assert item["status"] == "pass" and item["summary"] == "%s: 20.0%% used" % tmp_path
+    assert item["evidence"]["missing"] == [backups] and item["evidence"]["required_missing"] == []
+
+
+def test_disk_missing_data_and_a_full_disk_both_named(tmp_path):
+    data = str(tmp_path / "data")
+    disks, missing, required_missing, errors = measure_disks([str(tmp_path), data], [], fake_measure({str(tmp_path): 97.0}))
+    item = judge_disk(disks, missing, required_missing, 90, errors)
+    assert item["summary"].startswith("data directory %s does not exist; filesystem of %s is 97.0%% used (threshold 90%%)"
+                                      % (data, tmp_path))
+
+
+def test_disk_that_cannot_be_measured_fails(tmp_path):
+    disks, missing, required_missing, errors = measure_disks([str(tmp_path)], [], fake_measure({str(tmp_path): None}))
+    item = judge_disk(disks, missing, required_missing, 90, errors)
+    assert item["status"] == "fail" and item["summary"] == "cannot measure the filesystem of %s: Permission denied" % tmp_path
+
+
+def test_disk_of_this_host(tmp_path):
+    disks, missing, required_missing, errors = measure_disks([str(tmp_path)], [])
+    item = judge_disk(disks, missing, required_missing, 100, errors)
+    assert item["status"] == "pass" and item["evidence"]["disks"][0]["total_bytes"] > 0

@@ -13,6 +13,9 @@ import yaml
 
 from ansible.module_utils._internal import _traceback
 
+from ansible_collections.milos_shop.ops.plugins.doc_fragments import _checklist as checklist_fragment
+from ansible_collections.milos_shop.ops.plugins.doc_fragments import _docker as docker_fragment
+from ansible_collections.milos_shop.ops.plugins.module_utils import _docker
 from ansible_collections.milos_shop.ops.plugins.modules import resource_usage
 from tests.helpers.module_harness import result_of, run_main
 
@@ -80,6 +83,10 @@ def test_figures_and_nothing_changed(fake_docker, tmp_path, capsys):
     assert result["msg"].endswith("; shop-1 CPU 25.0% memory 40.0%")
     assert fake_docker.calls == [("init", {"base_url": "unix:///var/run/docker.sock", "version": "auto", "timeout": 60}),
                                  ("stats", {"container": "shop-1", "stream": False})]
+    item = result["item"]
+    assert (item["id"], item["title"], item["status"]) == ("resources", "CPU and memory (docker stats)", "pass")
+    assert item["summary"].endswith("; container shop-1 CPU 25.0%, memory 40.0% of its limit")
+    assert item["evidence"]["container"] == result["container"] and item["evidence"]["memory"] == result["memory"]
 
 
 def test_check_mode_reads_the_same(fake_docker, tmp_path, capsys):
@@ -95,7 +102,7 @@ def test_check_mode_reads_the_same(fake_docker, tmp_path, capsys):
 
 
 def test_without_container_and_cpu(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(resource_usage, "HAS_DOCKER", False)  # not needed without a container
+    monkeypatch.setattr(_docker, "HAS_DOCKER", False)  # not needed without a container
     assert not run_module(dict(CALM, paths=[str(tmp_path)], cpu_interval=0, container=""))
     result = result_of(capsys)
     assert result["cpu"] is None and "container" not in result and result["ok"] is True
@@ -122,8 +129,9 @@ def test_a_stopped_container_is_an_alert_not_zero_percent(fake_docker, tmp_path,
     assert not run_module(dict(CALM, paths=[str(tmp_path)], cpu_interval=0, fail_on_alert=False))
     result = result_of(capsys)
     assert result["ok"] is False and result["container"]["running"] is False
-    assert result["alerts"] == [{"kind": "container_down", "value": 0,
+    assert result["alerts"] == [{"kind": "container_down", "severity": "warn", "value": 0, "threshold": None,
                                  "message": "container milos-shop is not running: no CPU or memory figures"}]
+    assert result["item"]["status"] == "warn" and result["item"]["alerts"] == result["alerts"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -174,8 +182,8 @@ def test_an_unexpected_error_carries_the_traceback(fake_docker, tmp_path, capsys
 
 
 def test_without_the_docker_library(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(resource_usage, "HAS_DOCKER", False)
-    monkeypatch.setattr(resource_usage, "DOCKER_IMPORT_ERROR", "Traceback: No module named 'docker'")
+    monkeypatch.setattr(_docker, "HAS_DOCKER", False)
+    monkeypatch.setattr(_docker, "DOCKER_IMPORT_ERROR", "Traceback: No module named 'docker'")
     assert run_module(dict(paths=[str(tmp_path)], cpu_interval=5))  # fails before it samples the CPU
     result = result_of(capsys)
     assert "Failed to import the required Python library (docker)" in result["msg"]
@@ -184,13 +192,47 @@ def test_without_the_docker_library(monkeypatch, tmp_path, capsys):
 def test_documentation_matches_the_argument_spec():
     """A local stand-in for validate-modules' docs/argspec comparison."""
     doc = yaml.safe_load(resource_usage.DOCUMENTATION)
+    options = dict(doc["options"])
+    for fragment in (checklist_fragment, docker_fragment):
+        options.update(yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"])
     spec = resource_usage.argument_spec()
-    assert set(doc["options"]) == set(spec)
+    assert set(options) == set(spec)
     for name, arg in spec.items():
-        option = doc["options"][name]
+        option = options[name]
         assert option["type"] == arg["type"], name
         assert option.get("default") == arg.get("default"), name
         assert option.get("choices") == arg.get("choices"), name
         assert option.get("elements") == arg.get("elements"), name
-    assert {"ok", "msg", "alerts", "disks", "memory", "cpu", "container"} <= set(yaml.safe_load(resource_usage.RETURN))
+    assert {"ok", "msg", "alerts", "disks", "memory", "cpu", "container", "item"} <= set(yaml.safe_load(resource_usage.RETURN))
     yaml.safe_load(resource_usage.EXAMPLES)
+
+
+def test_the_item_leaves_the_disk_to_the_disk_item(fake_docker, tmp_path, capsys):
+    assert not run_module(dict(paths=[str(tmp_path)], cpu_interval=0, disk_threshold_percent=0, memory_threshold_percent=100,
+                               fail_on_alert=False, item_id="res", item_title="Resources"))
+    result = result_of(capsys)
+    assert [a["kind"] for a in result["alerts"]] == ["disk"] and result["alerts"][0]["severity"] == "fail"
+    assert (result["item"]["id"], result["item"]["title"], result["item"]["status"]) == ("res", "Resources", "pass")
+
+
+def test_over_a_threshold_the_item_warns(fake_docker, tmp_path, capsys):
+    assert not run_module(dict(CALM, paths=[str(tmp_path)], cpu_interval=0, container_cpu_threshold_percent=10, fail_on_alert=False))
+    item = result_of(capsys)["item"]
+    assert item["status"] == "warn" and item["summary"] == "container milos-shop CPU 25.0% (threshold 10%)"
+    assert item["alerts"][0]["threshold"] == 10 and item["alerts"][0]["value"] == 25.0
+
+
+def test_a_missing_container_with_fail_on_alert_false_is_a_fail_item(fake_docker, tmp_path, capsys):
+    fake_docker.error = docker.errors.NotFound("No such container: nope")
+    assert not run_module(dict(CALM, paths=[str(tmp_path)], cpu_interval=0, container="nope", fail_on_alert=False))
+    result = result_of(capsys)
+    assert result["ok"] is False and result["changed"] is False
+    assert result["item"]["status"] == "fail"
+    assert result["item"]["summary"] == "container 'nope' does not exist on unix:///var/run/docker.sock"
+    assert result["memory"]["total_bytes"] > 0
+
+
+def test_docker_host_from_the_environment(fake_docker, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.1.2.3:2375")
+    assert not run_module(dict(CALM, paths=[str(tmp_path)], cpu_interval=0))
+    assert fake_docker.calls[0][1]["base_url"] == "tcp://10.1.2.3:2375"
