@@ -4,7 +4,7 @@
 # This module_utils file is private to the milos_shop.ops collection; it may
 # change or go away without notice. Do not use it from other collections.
 
-"""HTTP(S), WebSocket and TLS probes for milos_shop.ops.health_probe.
+"""HTTP(S), WebSocket and TLS probes for milos_shop.ops.health_probe, and their verdict (:func:`judge`).
 
 Standard library only (http.client, socket, ssl), so the probe runs on any
 target. JMESPath assertions need the optional ``jmespath`` library.
@@ -25,6 +25,8 @@ import tempfile
 import time
 
 from urllib.parse import urlsplit
+
+from ansible_collections.milos_shop.ops.plugins.module_utils._checklist import make_item
 
 try:
     import jmespath
@@ -377,9 +379,45 @@ def probe(params, sleep=time.sleep):
     if params["websocket"]:
         _check_websocket(params, url, host, result)
 
+    result["alerts"] = [grade(alert, params) for alert in result["alerts"]]
     result["ok"] = not result["alerts"]
     if result["ok"]:
         result["msg"] = "{0} answered {1} in {2:.0f} ms".format(url, result["status"], result["latency_ms"])
     else:
         result["msg"] = "; ".join(alert["message"] for alert in result["alerts"])
     return result
+
+
+# -- the verdict ----------------------------------------------------------------
+
+ITEM_ID = "health"
+ITEM_TITLE = "Health check OK (curl /api/services)"
+# Alerts that slow the shop down or will stop it later, but leave it answering now.
+WARN_KINDS = ("latency", "tls_expiry")
+
+
+def grade(alert, params):
+    """The alert with its ``severity`` (warn for latency and a certificate near expiry, else fail) and ``threshold``."""
+    kind = alert["kind"]
+    thresholds = {"latency": params["latency_threshold_ms"], "tls_expiry": params["tls_days_threshold"],
+                  "status": list(params["status_codes"]), "websocket": 101}
+    return {"kind": kind, "severity": "warn" if kind in WARN_KINDS else "fail", "value": alert.get("value"),
+            "threshold": thresholds.get(kind), "message": alert["message"]}
+
+
+def judge(result, item_id=ITEM_ID, title=ITEM_TITLE):
+    """The ``health`` item of a probe result.
+
+    pass: no alert; warn: only latency or certificate-expiry alerts (the shop
+    answers, slowly or not for much longer); fail: anything else (no answer, a
+    wrong status, a body or WebSocket that is wrong). The summary names the URL.
+    """
+    alerts = result["alerts"]
+    msg = result["msg"]
+    summary = msg if result["url"] in msg else "%s: %s" % (result["url"], msg)
+    evidence = {"url": result["url"], "status": result["status"], "latency_ms": result["latency_ms"],
+                "attempts": result["attempts"], "websocket": result.get("websocket"), "alerts": alerts}
+    if "tls_days_left" in result:
+        evidence["tls_days_left"] = result["tls_days_left"]
+    status = "pass" if not alerts else ("warn" if all(a["kind"] in WARN_KINDS for a in alerts) else "fail")
+    return make_item(item_id, title, status, summary, evidence, alerts)

@@ -24,11 +24,14 @@ description:
   - Never changes anything. A failed check fails the task unless O(fail_on_alert=false); the result says plainly what
     is wrong in RV(msg) and RV(alerts), and names transport problems as what they are (C(connection_refused),
     C(dns), C(timeout), C(tls), C(not_json), ...).
+  - Returns the checklist item RV(item) with id V(health). V(pass) without alerts; V(warn) when the only alerts are
+    C(latency) or C(tls_expiry) (the shop answers, slowly, or with a certificate that expires soon); V(fail) otherwise.
 author:
   - milos_shop.ops contributors (@milos-shop)
 extends_documentation_fragment:
   - milos_shop.ops._attributes
   - milos_shop.ops._attributes.read_only
+  - milos_shop.ops._checklist
 requirements:
   - jmespath (only for O(json_assertions))
 options:
@@ -127,7 +130,7 @@ options:
     type: path
   fail_on_alert:
     description:
-      - Fail the task when any alert is raised. With V(false) the task succeeds and RV(ok) tells.
+      - Fail the task when any alert is raised. With V(false) the task succeeds and RV(ok) and RV(item) tell.
     type: bool
     default: true
 notes:
@@ -159,6 +162,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+item:
+  description:
+    - The checklist item (id V(health) unless O(item_id) is set); see the notes for its shape. Its summary names the URL.
+    - C(evidence) holds C(url), C(status), C(latency_ms), C(attempts), C(websocket) and C(alerts) (as the return values
+      of the same names), and C(tls_days_left) for an C(https://) URL that answered.
+  returned: always
+  type: dict
+  sample:
+    id: health
+    title: Health check OK (curl /api/services)
+    status: warn
+    summary: http://127.0.0.1:5000/api/services answered in 6012 ms, over the 5000 ms threshold
+    evidence: {url: "http://127.0.0.1:5000/api/services", status: 200, latency_ms: 6012.4, attempts: 1,
+               websocket: null, alerts: []}
+    alerts: [{kind: latency, severity: warn, value: 6012.4, threshold: 5000,
+              message: "http://127.0.0.1:5000/api/services answered in 6012 ms, over the 5000 ms threshold"}]
 ok:
   description: Whether every check passed (no alert).
   returned: always
@@ -203,11 +222,19 @@ alerts:
           C(websocket), C(connection_refused), C(connection_reset), C(dns), C(timeout), C(tls), C(protocol),
           C(network), C(error).
       type: str
+    severity:
+      description: V(warn) for C(latency) and C(tls_expiry), V(fail) for the others.
+      type: str
     message:
       description: A sentence for a person.
       type: str
     value:
       description: The measured value (status, milliseconds, days), when there is one.
+      type: raw
+    threshold:
+      description:
+        - What the value was held against, when there is one (O(latency_threshold_ms), O(tls_days_threshold), the list
+          O(status_codes), 101 for C(websocket)); null otherwise.
       type: raw
 error:
   description: The transport error of the last attempt, when no answer came.
@@ -252,6 +279,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.milos_shop.ops.plugins.module_utils._health import (
     HAS_JMESPATH,
+    ITEM_ID,
+    ITEM_TITLE,
+    judge,
     probe,
 )
 
@@ -276,6 +306,8 @@ def argument_spec():
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
         fail_on_alert=dict(type="bool", default=True),
+        item_id=dict(type="str"),
+        item_title=dict(type="str"),
     )
 
 
@@ -291,6 +323,7 @@ def main():
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="health probe of %r failed unexpectedly: %s" % (params["url"], exc), exception=traceback.format_exc())
     result["changed"] = False
+    result["item"] = judge(result, params["item_id"] or ITEM_ID, params["item_title"] or ITEM_TITLE)
     if params["fail_on_alert"] and not result["ok"]:
         module.fail_json(**result)
     module.exit_json(**result)

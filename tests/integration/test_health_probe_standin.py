@@ -28,7 +28,7 @@ ENV = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collectio
            ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_LOCALHOST_WARNING="0",
            ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
 # What changes from one run to the next of the same probe.
-TIMING = ("latency_ms", "msg", "alerts", "websocket", "invocation")
+TIMING = ("latency_ms", "msg", "alerts", "websocket", "invocation", "item")
 
 
 def adhoc(args, check=False):
@@ -51,6 +51,8 @@ def params(url, **overrides):
 def same_result(applied, checked):
     assert dict((k, v) for k, v in applied.items() if k not in TIMING) == dict((k, v) for k, v in checked.items() if k not in TIMING)
     assert [a["kind"] for a in applied["alerts"]] == [a["kind"] for a in checked["alerts"]]
+    assert applied["item"]["status"] == checked["item"]["status"]
+    assert applied["item"]["summary"].startswith(applied["url"])
 
 
 def test_healthy_with_websocket_in_check_mode_and_not(shared_standin):
@@ -80,6 +82,9 @@ def test_an_answer_slower_than_5s_is_a_latency_alert(shared_standin):
     assert [a["kind"] for a in result["alerts"]] == ["latency"]
     assert 6000 <= result["alerts"][0]["value"] < 9000
     assert result["msg"] == "%s answered in %.0f ms, over the 5000 ms threshold" % (url, result["latency_ms"])
+    # Slow but answering: the item warns (the task fails through fail_on_alert only).
+    assert result["item"]["status"] == "warn" and result["item"]["summary"] == result["msg"]
+    assert result["alerts"][0]["severity"] == "warn" and result["alerts"][0]["threshold"] == 5000
 
 
 def test_services_error_then_a_stopped_container(standin):
@@ -106,6 +111,7 @@ def test_services_error_then_a_stopped_container(standin):
     assert [a["kind"] for a in applied["alerts"]] == ["connection_refused", "websocket"]
     assert applied["error"]["kind"] == "connection_refused" and applied["status"] is None
     assert applied["msg"].startswith("connection to '127.0.0.1' refused (nothing listens there?); WebSocket connection_refused: ")
+    assert applied["item"]["status"] == "fail" and applied["item"]["summary"].startswith(url + ": connection to '127.0.0.1' refused")
 
     rc, checked = adhoc({"url": url, "websocket": True}, check=True)
     assert rc != 0 and checked["failed"] is True and checked["changed"] is False

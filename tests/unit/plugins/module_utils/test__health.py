@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+from ansible_collections.milos_shop.ops.plugins.module_utils import _checklist
 from ansible_collections.milos_shop.ops.plugins.module_utils import _health as h
 from ansible_collections.milos_shop.ops.plugins.modules.health_probe import argument_spec
 
@@ -662,3 +663,68 @@ def test_websocket_timeout(raw_server):
     result = h.probe(params("http://127.0.0.1:%d/" % server.port, websocket=True, timeout=0.3))
     assert kinds(result) == ["websocket"]
     assert result["msg"] == "WebSocket timeout: no answer from '127.0.0.1' within 0.3 s"
+
+
+# -- the verdict: severity, threshold, status, summary --------------------------------------
+
+GRADE_PARAMS = {"latency_threshold_ms": 5000, "tls_days_threshold": 14, "status_codes": [200, 204]}
+URL = "http://127.0.0.1:5000/api/services"
+
+
+@pytest.mark.parametrize("kind, severity, threshold", [
+    ("latency", "warn", 5000), ("tls_expiry", "warn", 14), ("status", "fail", [200, 204]), ("websocket", "fail", 101),
+    ("assertion", "fail", None), ("body_regex", "fail", None), ("not_json", "fail", None), ("connection_refused", "fail", None),
+    ("connection_reset", "fail", None), ("dns", "fail", None), ("timeout", "fail", None), ("tls", "fail", None),
+    ("protocol", "fail", None), ("network", "fail", None), ("error", "fail", None),
+])
+def test_grade(kind, severity, threshold):
+    graded = h.grade({"kind": kind, "value": 1, "message": "m"}, GRADE_PARAMS)
+    assert graded == {"kind": kind, "severity": severity, "value": 1, "threshold": threshold, "message": "m"}
+
+
+def probe_result(kinds, msg=None, status=200):
+    alerts = [h.grade({"kind": kind, "value": None, "message": "%s: %s problem" % (URL, kind)}, GRADE_PARAMS)
+              for kind in kinds]
+    return {"url": URL, "ok": not alerts, "status": status, "latency_ms": 3.2, "attempts": 1, "alerts": alerts,
+            "msg": msg or ("; ".join(a["message"] for a in alerts) if alerts else "%s answered 200 in 3 ms" % URL)}
+
+
+@pytest.mark.parametrize("kinds, status", [
+    ([], "pass"),
+    (["latency"], "warn"),
+    (["tls_expiry"], "warn"),
+    (["latency", "tls_expiry"], "warn"),
+    (["latency", "status"], "fail"),
+    (["tls_expiry", "websocket"], "fail"),
+    (["status"], "fail"),
+    (["assertion"], "fail"),
+    (["not_json"], "fail"),
+    (["body_regex"], "fail"),
+    (["websocket"], "fail"),
+    (["connection_refused"], "fail"),
+    (["timeout"], "fail"),
+    (["tls"], "fail"),
+    (["dns"], "fail"),
+])
+def test_judge_statuses(kinds, status):
+    item = h.judge(probe_result(kinds))
+    assert _checklist.validate(item) is item
+    assert (item["id"], item["title"]) == ("health", "Health check OK (curl /api/services)")
+    assert item["status"] == status and [a["kind"] for a in item["alerts"]] == kinds
+    assert item["evidence"]["url"] == URL and item["evidence"]["alerts"] == item["alerts"]
+
+
+@pytest.mark.parametrize("msg, summary", [
+    ("%s answered 200 in 3 ms" % URL, "%s answered 200 in 3 ms" % URL),
+    ("connection to '127.0.0.1' refused (nothing listens there?)",
+     "%s: connection to '127.0.0.1' refused (nothing listens there?)" % URL),
+])
+def test_judge_summary_names_the_url(msg, summary):
+    assert h.judge(probe_result([], msg=msg))["summary"] == summary
+
+
+def test_judge_keeps_the_certificate_days_and_the_item_names():
+    result = dict(probe_result(["tls_expiry"]), tls_days_left=3.5, websocket={"status": 101})
+    item = h.judge(result, item_id="shop", title="Shop")
+    assert (item["id"], item["title"]) == ("shop", "Shop")
+    assert item["evidence"]["tls_days_left"] == 3.5 and item["evidence"]["websocket"] == {"status": 101}

@@ -14,6 +14,7 @@ import yaml
 
 from ansible.module_utils._internal import _traceback
 
+from ansible_collections.milos_shop.ops.plugins.doc_fragments import _checklist as checklist_fragment
 from ansible_collections.milos_shop.ops.plugins.module_utils import _health
 from ansible_collections.milos_shop.ops.plugins.modules import health_probe
 from tests.helpers.module_harness import result_of, run_main
@@ -64,6 +65,11 @@ def test_healthy_never_changed(server, capsys):
     assert result["status"] == 200 and result["attempts"] == 1 and result["alerts"] == []
     assert result["json"] == SERVICES
     assert result["msg"].startswith("%s answered 200 in " % server.url)
+    item = result["item"]
+    assert (item["id"], item["title"], item["status"]) == ("health", "Health check OK (curl /api/services)", "pass")
+    assert item["summary"] == result["msg"] and item["alerts"] == []
+    assert item["evidence"] == {"url": server.url, "status": 200, "latency_ms": result["latency_ms"], "attempts": 1,
+                                "websocket": None, "alerts": []}
 
 
 @pytest.mark.parametrize("status, ok", [(200, True), (500, False)])
@@ -77,9 +83,10 @@ def test_check_mode_gives_the_same_result(server, capsys, status, ok):
     assert server.requests == 2  # check mode probes too: reading is safe
     for result in (applied, checked):
         assert result["changed"] is False and result["ok"] is ok
-    timing = ("latency_ms", "msg", "alerts")
+    timing = ("latency_ms", "msg", "alerts", "item")
     assert dict((k, v) for k, v in applied.items() if k not in timing) == dict((k, v) for k, v in checked.items() if k not in timing)
     assert [a["kind"] for a in applied["alerts"]] == [a["kind"] for a in checked["alerts"]]
+    assert applied["item"]["status"] == checked["item"]["status"] == ("pass" if ok else "fail")
 
 
 def test_fail_on_alert_fails_naming_the_problem(server, capsys):
@@ -161,10 +168,12 @@ def test_unexpected_error_carries_the_traceback(monkeypatch, capsys):
 def test_documentation_matches_the_argument_spec():
     """A local stand-in for validate-modules' docs/argspec comparison."""
     doc = yaml.safe_load(health_probe.DOCUMENTATION)
+    options = dict(doc["options"])
+    options.update(yaml.safe_load(checklist_fragment.ModuleDocFragment.DOCUMENTATION)["options"])
     spec = health_probe.argument_spec()
-    assert set(doc["options"]) == set(spec)
+    assert set(options) == set(spec)
     for name, arg in spec.items():
-        option = doc["options"][name]
+        option = options[name]
         assert option["type"] == arg["type"], name
         assert option.get("default") == arg.get("default"), name
         assert option.get("choices") == arg.get("choices"), name
@@ -177,3 +186,34 @@ def test_documentation_matches_the_argument_spec():
     for kind in ("status", "latency", "assertion", "body_regex", "not_json", "tls_expiry", "websocket", "connection_refused",
                  "connection_reset", "dns", "timeout", "tls", "protocol", "network", "error"):
         assert "C(%s)" % kind in kinds, kind
+
+
+@pytest.mark.parametrize("args, status, kinds", [
+    (dict(latency_threshold_ms=0), "warn", ["latency"]),
+    (dict(status_codes=[201]), "fail", ["status"]),
+    (dict(status_codes=[201], latency_threshold_ms=0), "fail", ["status"]),
+    (dict(json_assertions=["length(@) > `5`"], latency_threshold_ms=0), "fail", ["latency", "assertion"]),
+])
+def test_the_item_with_alerts(server, capsys, args, status, kinds):
+    assert not run_module(dict(args, url=server.url, fail_on_alert=False, item_id="api", item_title="API"))
+    item = result_of(capsys)["item"]
+    assert (item["id"], item["title"], item["status"]) == ("api", "API", status)
+    assert [a["kind"] for a in item["alerts"]] == kinds
+    assert server.url in item["summary"]
+
+
+def test_alerts_carry_severity_and_threshold(server, capsys):
+    server.status = 503
+    assert run_module(dict(url=server.url, latency_threshold_ms=0))
+    result = result_of(capsys)
+    assert result["failed"] is True and result["item"]["status"] == "fail"
+    assert result["alerts"] == [{"kind": "status", "severity": "fail", "value": 503, "threshold": [200],
+                                 "message": "%s answered 503 Service Unavailable, expected 200" % server.url}]
+
+
+def test_a_transport_error_names_the_url_in_the_summary(capsys):
+    url = "http://127.0.0.1:%d/api/services" % free_port()
+    assert not run_module(dict(url=url, fail_on_alert=False))
+    item = result_of(capsys)["item"]
+    assert item["status"] == "fail" and item["summary"] == "%s: connection to '127.0.0.1' refused (nothing listens there?)" % url
+    assert item["alerts"][0]["kind"] == "connection_refused"
