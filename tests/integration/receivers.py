@@ -41,6 +41,7 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.helpers.shop_vars import milos_shop_vars
 from tests.helpers.standin import Standin
 
 
@@ -244,11 +245,7 @@ def host_vars(standin, backup_dir: Path, report_dir: Path, notify: Notifiers | N
     hv = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
-        "daily_container": standin.container,
-        "backup_container": standin.container,
-        "daily_health_url": f"{standin.url}/api/services",
-        "daily_data_dir": str(standin.data_dir),
-        "backup_dir": str(backup_dir),
+        **milos_shop_vars(standin, backup_dir),
         "report_dir": str(report_dir),
         # The test machine's CPU is busy with other tests: keep that alert out.
         "daily_cpu_threshold_percent": 100,

@@ -335,7 +335,7 @@ SENTRY_SECRET = "discovery-secret-7c41"
 def test_role_finds_the_database_through_the_container_mounts(standin_factory, tmp_path):
     standin = standin_factory(app_env={"SENTRY_DSN": f"https://{SENTRY_SECRET}@sentry.invalid/1"})
     dest = tmp_path / "backups"
-    inventory = write_inventory(tmp_path, dict(backup_sqlite_path="", backup_container=standin.container, backup_dir=str(dest)))
+    inventory = write_inventory(tmp_path, dict(backup_sqlite_path="", milos_shop_container=standin.container, backup_dir=str(dest)))
     res = playbook(inventory, "-v", callback="ansible.posix.json")
     assert res.returncode == 0, res.stdout + res.stderr
     # Reading the container's mounts must not print its environment (the Sentry DSN is a secret), even with -v.
@@ -346,14 +346,15 @@ def test_role_finds_the_database_through_the_container_mounts(standin_factory, t
     assert manifest["source"] == str(standin.db_path) and manifest["sha256"] == sha256(Path(backup["path"]))
     assert verify_backup(backup["path"])["ok"]
 
-    inventory = write_inventory(tmp_path, dict(backup_sqlite_path="", backup_container="no-such-milos-container", backup_dir=str(dest)))
+    inventory = write_inventory(tmp_path, dict(backup_sqlite_path="", milos_shop_container="no-such-milos-container", backup_dir=str(dest)))
     before = snapshot_dir(dest)
     res = playbook(inventory, callback="ansible.posix.json")
     assert res.returncode == 2, res.stdout + res.stderr
-    failed = task_results(res)["Assert that the container mounts the database directory"]
+    failed = task_results(res)["Assert that the database was found"]
     assert failed["failed"] is True
-    assert failed["msg"].startswith("Cannot find the database: container no-such-milos-container does not exist. "
-                                    "Set backup_sqlite_path to the host path of the database."), failed["msg"]
+    assert failed["msg"].startswith("Cannot find the database: "), failed["msg"]
+    assert "no-such-milos-container" in failed["msg"] and "does not exist" in failed["msg"], failed["msg"]
+    assert failed["msg"].endswith("Set milos_shop_db_path to the host path of the database."), failed["msg"]
     assert snapshot_dir(dest) == before
 
 

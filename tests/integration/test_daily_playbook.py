@@ -132,10 +132,10 @@ def fleet(shop, tmp_path_factory):
                 "disk": hv(shop, "disk", daily_disk_threshold_percent=1),
                 "stale": hv(shop, "stale", daily_backup_enabled=False, backup_dir=stale),
                 "nobackup": hv(shop, "nobackup", daily_backup_enabled=False),
-                "badbackup": hv(shop, "badbackup", backup_dir=failing, backup_sqlite_path=str(not_sqlite),
+                "badbackup": hv(shop, "badbackup", backup_dir=failing, milos_shop_db_path=str(not_sqlite),
                                 backup_keep_daily=1, backup_keep_weekly=0, backup_keep_monthly=0),
                 "crashloop": hv(crashing, "crashloop"),
-                "missing": hv(shop, "missing", daily_container="milos-shop-no-such-container", daily_backup_enabled=False),
+                "missing": hv(shop, "missing", milos_shop_container="milos-shop-no-such-container", daily_backup_enabled=False),
             }
             run = run_daily(write_inventory(base / "hosts.yml", hosts), reports, "-v")
             posts, mails = notify.take()

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
+from tests.helpers.shop_vars import milos_shop_vars
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -38,20 +39,14 @@ def write_inventory(tmp_path: Path, standin, backup_dir: Path, **extra) -> Path:
     host = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
-        # the backup role
-        "backup_dir": str(backup_dir),
-        "backup_container": standin.container,
+        # where the shop lives: one name per fact, read by the backup and restore roles
+        **milos_shop_vars(standin, backup_dir),
         "backup_retention_enabled": False,
-        # the restore role
-        "restore_backup_dir": str(backup_dir),
-        "restore_project_dir": str(standin.project_dir),
-        "restore_project_name": standin.project,
-        "restore_container": standin.container,
-        "restore_health_url": f"{standin.url}/api/services",
-        "restore_health_timeout": 5,
-        "restore_health_retries": 3,
-        "restore_stop_timeout": 10,
-        "restore_wait_timeout": 60,
+        # the shared app steps (stop, start and wait healthy)
+        "milos_shop_health_timeout": 5,
+        "milos_shop_health_retries": 3,
+        "milos_shop_stop_timeout": 10,
+        "milos_shop_wait_timeout": 60,
     }
     host.update(extra)
     path = tmp_path / "hosts.yml"
@@ -170,7 +165,47 @@ def setup(standin, tmp_path):
     return dict(standin=standin, backup_dir=backup_dir, inventory=inventory, backup=backup, at_backup=at_backup, tmp_path=tmp_path)
 
 
+def marker(setup) -> Path:
+    """The stand-in's maintenance marker (tests.helpers.shop_vars puts it beside the backup directory)."""
+    return setup["backup_dir"].parent / f"{setup['standin'].project}.maintenance.json"
+
+
 # -- tests ------------------------------------------------------------------------
+
+def test_restore_of_a_plain_file_without_an_app(tmp_path):
+    """An app managed elsewhere: restore_app_enabled false and the database's path set; no container at all."""
+    db = tmp_path / "plain" / "shop.db"
+    db.parent.mkdir()
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total_cents INTEGER)")
+    con.executemany("INSERT INTO orders (customer, total_cents) VALUES (?, ?)", [(f"c{i}", i) for i in range(10)])
+    con.close()
+    backups = tmp_path / "backups"
+    backup = sb.take_backup(str(db), str(backups), create_dest=True)["path"]
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("DELETE FROM orders WHERE id > 3")
+    con.close()
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "milos_shop_db_path": str(db), "milos_shop_backup_dir": str(backups),
+            "milos_shop_maintenance_file": str(tmp_path / "maintenance.json"),
+            "milos_shop_container": "no-such-container-for-a-plain-file", "restore_app_enabled": False}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"milos_shop": {"hosts": {"shop": host}}}))
+
+    res = playbook("restore", inventory, "--check")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Stop: nothing (restore_app_enabled is false)" in output(res)
+    res = playbook("restore", inventory)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"Restored {db} from {backup}" in output(res)
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT count(*) FROM orders").fetchone()[0] == 10
+    finally:
+        con.close()
+    assert not (tmp_path / "maintenance.json").exists()
+
 
 def test_restore_newest(setup):
     standin, db = setup["standin"], setup["standin"].db_path
@@ -179,7 +214,10 @@ def test_restore_newest(setup):
     assert res.returncode == 0, res.stdout + res.stderr
     text = output(res)
     assert f"Chosen backup {setup['backup']}" in text
-    assert "answered 200 with 4 services" in text
+    assert f"{standin.url}/api/services" in text and "200" in text
+    # the maintenance window was open while the app was stopped, and is closed now
+    assert f"restore of {standin.db_path} from {setup['backup'].name}" in text
+    assert not marker(setup).exists()
 
     # the app is healthy and holds exactly the orders at backup time
     assert standin.health() == "healthy"
@@ -278,15 +316,16 @@ def test_newest_skips_a_corrupt_newest_backup(setup):
 def test_failed_health_probe_is_rolled_back(setup):
     standin, db = setup["standin"], setup["standin"].db_path
     current = orders(standin)
-    res = playbook("restore", setup["inventory"], *extra(restore_health_url=f"{standin.url}/api/no-such-health"))
+    res = playbook("restore", setup["inventory"], *extra(milos_shop_health_url=f"{standin.url}/api/no-such-health"))
     assert res.returncode == 2, res.stdout + res.stderr
     text = output(res)
-    assert "failed in step 'Assert that the health endpoint answers with a JSON list'" in text
-    assert f"{standin.url}/api/no-such-health answered 404" in text
+    assert "failed in step 'Assert that the app is healthy'" in text
+    assert f"{standin.url}/api/no-such-health" in text and "404" in text
     assert "Rolled back: the pre-restore copy" in text and "was put back." in text
     assert f"The app ({standin.container}) is running and healthy again." in text
     (copy,) = (setup["backup_dir"] / "pre-restore").iterdir()
     assert f"The pre-restore copy stays at {copy}." in text
+    assert not marker(setup).exists(), "a failed restore left its maintenance window open"
     # the database as it was before the restore, and the app serving it
     assert standin.health() == "healthy"
     assert orders(standin) == current and len(current) == 8
@@ -305,10 +344,10 @@ def test_restored_app_that_never_gets_healthy_is_rolled_back(setup):
     when = datetime.datetime(2099, 1, 1, tzinfo=datetime.timezone.utc)
     sb.take_backup(str(wrong), str(setup["backup_dir"]), now=lambda: when)
 
-    res = playbook("restore", setup["inventory"], *extra(restore_wait_timeout=45))
+    res = playbook("restore", setup["inventory"], *extra(milos_shop_wait_timeout=45))
     assert res.returncode == 2, res.stdout + res.stderr
     text = output(res)
-    assert "milos_shop_backup_2099-01-01T00-00-00.db.gz failed in step 'Start the app'" in text
+    assert "milos_shop_backup_2099-01-01T00-00-00.db.gz failed in step 'Start the app and wait until Compose reports it healthy'" in text
     assert "Rolled back: the pre-restore copy" in text and "is running and healthy again" in text
     assert standin.health() == "healthy"
     assert orders(standin) == current
