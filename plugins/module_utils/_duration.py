@@ -56,6 +56,14 @@ class Duration(object):
         return self.text
 
 
+def grammar_error(option, value, calendar=True):
+    """The message for a value that is not a duration: the option, the grammar, an example, the value."""
+    units = UNITS_TEXT if calendar else UNITS_TEXT.replace('y (years), mo (months), ', '')
+    examples = '24h, 90min, 2w or 1y6mo' if calendar else '24h, 90min or 2w'
+    return ('%s: expected a duration made of <number><unit> parts with the units %s, for example %s; got %r'
+            % (option, units, examples, value))
+
+
 def parse_duration(value, option='duration', calendar=True):
     """Parse a duration; with ``calendar=False`` years and months are refused.
 
@@ -67,17 +75,15 @@ def parse_duration(value, option='duration', calendar=True):
     if isinstance(value, int) and not isinstance(value, bool):
         value = '%ds' % value
     if not isinstance(value, str) or not _DURATION_RE.fullmatch(value.strip()):
-        raise DurationError(
-            '%s: expected a duration made of <number><unit> parts with the units %s, for example 24h, 90min, '
-            '2w or 1y6mo; got %r' % (option, UNITS_TEXT if calendar else UNITS_TEXT.replace('y (years), mo (months), ', ''),
-                                     value))
+        raise DurationError(grammar_error(option, value, calendar))
     text = value.strip()
     years = months = days = seconds = 0
     for number, unit in _PART_RE.findall(text):
         n = int(number)
         if unit == 'm':
             raise DurationError(
-                '%s: the unit m is ambiguous; write min for minutes or mo for months; got %r' % (option, value))
+                '%s: the unit m is ambiguous; write %s; got %r'
+                % (option, 'mo for months or min for minutes' if calendar else 'min for minutes', value))
         if unit in ('y', 'mo') and not calendar:
             raise DurationError(
                 '%s: years and months have no fixed length; use w, d, h, min or s; got %r' % (option, value))

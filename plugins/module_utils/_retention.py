@@ -14,8 +14,9 @@ Two layers:
   (internal/restic/snapshot_policy.go) rule for rule, including its keeping of
   the oldest snapshot (restic 0.16 and later) and the ``oldest`` label of that reason.
 * :func:`prune` scans one directory, recognises the backup files by name,
-  finds the newest verified backup through its manifest, applies the policy
-  and deletes (or, in check mode, only lists) what the policy drops.
+  finds the newest backup that verifies now (its file re-hashed against its
+  manifest, the rule of _manifest.newest_verifying), applies the policy and
+  deletes (or, in check mode, only lists) what the policy drops.
 
 Only the standard library is used, so the logic can be tested without Ansible.
 """
@@ -23,10 +24,20 @@ Only the standard library is used, so the logic can be tested without Ansible.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import re
 import traceback
+
+from ansible_collections.milos_shop.ops.plugins.module_utils._duration import (
+    Duration,
+    DurationError,
+    grammar_error,
+    parse_duration as _parse_duration,
+)
+from ansible_collections.milos_shop.ops.plugins.module_utils._manifest import (
+    MANIFEST_SUFFIX,
+    newest_verifying,
+)
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,13 +62,11 @@ UTC = datetime.timezone.utc
 DEFAULT_PREFIX = 'milos_shop_backup_'
 DEFAULT_EXTENSIONS = ('.db.gz', '.db.zst', '.db')
 DEFAULT_NAME_FORMAT = '%Y-%m-%dT%H-%M-%S'
-MANIFEST_SUFFIX = '.manifest.json'
-# A manifest is a few hundred bytes; never read more than this of one.
-MANIFEST_MAX_BYTES = 1024 * 1024
 
 REASON_EMPTY = 'policy is empty'
 REASON_VERIFIED = 'newest verified'
 REASON_NEWEST = 'newest (never delete every backup)'
+REASON_ROTTEN = 'rotten'
 
 # The rules in restic's order: name, option, bucket function over
 # (local time, position in the newest-first list).
@@ -74,9 +83,6 @@ _RULES = (
 # anything this does not match goes to strptime, so the result is the same.
 _DEFAULT_TIME_RE = re.compile(r'([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-([0-9]{2})-([0-9]{2})')
 
-_DURATION_RE = re.compile(r'(?:[0-9]+(?:mo|min|y|w|d|h|s|m))+')
-_DURATION_PART_RE = re.compile(r'([0-9]+)(mo|min|y|w|d|h|s|m)')
-_SECONDS = {'h': 3600, 'min': 60, 's': 1}
 
 
 class RetentionError(Exception):
@@ -92,57 +98,21 @@ class RetentionError(Exception):
 # Durations (keep_within)
 # ---------------------------------------------------------------------------
 
-class Duration(object):
-    """A span such as ``1y2mo``, ``2w``, ``36h``: calendar part plus exact seconds."""
-
-    __slots__ = ('text', 'years', 'months', 'days', 'seconds')
-
-    def __init__(self, text, years=0, months=0, days=0, seconds=0):
-        self.text = text
-        self.years = years
-        self.months = months
-        self.days = days
-        self.seconds = seconds
-
-    def is_zero(self):
-        return not (self.years or self.months or self.days or self.seconds)
-
-    def __repr__(self):
-        return 'Duration(%r)' % self.text
-
-    def __str__(self):
-        return self.text
-
-
 def parse_duration(value, option='keep_within'):
-    """Parse ``<number><unit>`` parts: y, mo, w, d (calendar) and h, min, s (exact).
+    """Parse a keep_within duration with the collection's one grammar (_duration), calendar units allowed.
 
-    A bare ``m`` is refused: restic reads it as months, other tools as minutes.
+    ``<number><unit>`` parts: y, mo, w, d (calendar) and h, min, s (exact); a
+    bare ``m`` is refused (restic reads it as months, other tools as minutes).
+    RetentionError names the option.
     """
     if isinstance(value, Duration):
         return value
-    if not isinstance(value, str) or not _DURATION_RE.fullmatch(value):
-        raise RetentionError(
-            '%s: expected a duration made of <number><unit> parts with the units y (years), mo (months), '
-            'w (weeks), d (days), h (hours), min (minutes), s (seconds), for example 36h, 2w or 1y6mo; got %r'
-            % (option, value))
-    years = months = days = seconds = 0
-    for number, unit in _DURATION_PART_RE.findall(value):
-        n = int(number)
-        if unit == 'm':
-            raise RetentionError(
-                '%s: the unit m is ambiguous; write mo for months or min for minutes; got %r' % (option, value))
-        if unit == 'y':
-            years += n
-        elif unit == 'mo':
-            months += n
-        elif unit == 'w':
-            days += 7 * n
-        elif unit == 'd':
-            days += n
-        else:
-            seconds += n * _SECONDS[unit]
-    return Duration(value, years, months, days, seconds)
+    if not isinstance(value, str) or value != value.strip():
+        raise RetentionError(grammar_error(option, value))
+    try:
+        return _parse_duration(value, option, calendar=True)
+    except DurationError as exc:
+        raise RetentionError(str(exc))
 
 
 def subtract_duration(moment, duration, tz=UTC):
@@ -469,43 +439,23 @@ def scan(path, names):
     return backups, manifests, ignored, files
 
 
-def manifest_verifies(path, name):
-    """True when the manifest of backup ``name`` says it passed its check.
+def newest_verified(path, backups, manifests=None, deadline=None):
+    """The newest backup that verifies *now*, and the rotten ones newer than it.
 
-    That is: the manifest is a JSON object whose ``backup`` names this file,
-    whose ``check_result`` is ``ok`` and whose ``sha256`` is set, and whose
-    ``size``, when present, is the file's size now.
+    The same rule as the daily backup_status check (_manifest.newest_verifying):
+    walking newest first, each backup's manifest is read and the file re-hashed
+    until one matches its manifest (size and sha256) and records
+    check_result ok. Returns ``(name or None, rotten)``: rotten lists, newest
+    first, each newer backup that was good once (its manifest says so) but does
+    not verify now, as ``{name, path, problems}``. A newer backup that never
+    was good (no manifest, a failed check) is not rotten; the policy decides
+    about it as before.
     """
-    manifest = os.path.join(path, name + MANIFEST_SUFFIX)
-    try:
-        with open(manifest, 'rb') as handle:
-            data = json.loads(handle.read(MANIFEST_MAX_BYTES).decode('utf-8'))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(data, dict) or data.get('check_result') != 'ok':
-        return False
-    sha256 = data.get('sha256')
-    if not isinstance(sha256, str) or not sha256.strip():
-        return False
-    backup = data.get('backup')
-    if not isinstance(backup, str) or os.path.basename(backup) != name:
-        return False
-    size = data.get('size')
-    if isinstance(size, int) and not isinstance(size, bool):
-        try:
-            if os.stat(os.path.join(path, name)).st_size != size:
-                return False
-        except OSError:
-            return False
-    return True
-
-
-def newest_verified(path, backups, manifests):
-    """The newest backup whose manifest verifies; manifests are read newest first until one does."""
-    for name in sorted(backups, key=lambda name: (backups[name], name), reverse=True):
-        if name + MANIFEST_SUFFIX in manifests and manifest_verifies(path, name):
-            return name
-    return None
+    order = sorted(backups, key=lambda name: (backups[name], name), reverse=True)
+    found = newest_verifying([os.path.join(path, name) for name in order], rehash=True, deadline=deadline)
+    rotten = [{'name': os.path.basename(item['path']), 'path': item['path'], 'problems': item['problems']}
+              for item in found['rotten'] if item.get('was_good')]
+    return (os.path.basename(found['path']) if found['path'] else None), rotten
 
 
 def _iso(moment):
@@ -520,7 +470,11 @@ def prune(path, policy, names, tz=UTC, check_mode=False, diff=False, now=None):
     """Apply ``policy`` to the backups in ``path``; delete what it drops unless in check mode.
 
     Returns the module result: changed, kept, deleted, ignored,
-    newest_verified, msg, warnings and (with ``diff``) diff.
+    newest_verified, rotten, msg, warnings and (with ``diff``) diff.
+
+    Before anything is deleted, the newest backup the run relies on is
+    re-hashed (newest_verified): the newest backup that verifies now is kept
+    whatever the policy says, and the rotten ones newer than it are kept too.
     """
     if now is None:
         now = datetime.datetime.now(UTC)
@@ -537,19 +491,24 @@ def prune(path, policy, names, tz=UTC, check_mode=False, diff=False, now=None):
                 'refusing to guess: check prefix, extensions, pattern and name_format'
                 % (path, files, names.describe(), ', '.join(repr(name) for name in examples)),
                 ignored=ignored_out)
-        result = dict(changed=False, kept=[], deleted=[], ignored=ignored_out, newest_verified=None,
+        result = dict(changed=False, kept=[], deleted=[], ignored=ignored_out, newest_verified=None, rotten=[],
                       msg='no backups in %s: nothing to do' % path, warnings=warnings)
         if diff:
             result['diff'] = dict(before='', after='', before_header=path, after_header=path)
         return result
 
-    verified = newest_verified(path, backups, manifests)
+    verified, rotten = newest_verified(path, backups, manifests)
     pinned = {}
     if verified is None:
-        warnings.append('no backup in %s passed verification (a manifest with check_result ok and a sha256); '
-                        'only the retention policy decides what is kept' % path)
+        warnings.append('no backup in %s passed verification (a manifest with check_result ok and a sha256 that the file '
+                        'still matches); only the retention policy decides what is kept' % path)
     else:
         pinned[verified] = REASON_VERIFIED
+    # A rotten backup is kept by this run whatever the policy says: it is evidence (bit rot, a partial copy,
+    # tampering) and a person decides about it; it is never the newest verified one.
+    for item in rotten:
+        pinned[item['name']] = REASON_ROTTEN
+        warnings.append('backup %s does not verify now and is kept for inspection: %s' % (item['path'], '; '.join(item['problems'])))
     if policy.is_empty():
         warnings.append('every keep_* option is 0 and keep_within is not set: the policy is empty and every backup is kept')
 
@@ -562,7 +521,8 @@ def prune(path, policy, names, tz=UTC, check_mode=False, diff=False, now=None):
         result_deleted.append({'path': base + name, 'time': _iso(moment), 'manifest': base + manifest if manifest in manifests else None})
 
     result = dict(changed=bool(result_deleted), kept=result_kept, deleted=result_deleted, ignored=ignored_out,
-                  newest_verified=base + verified if verified else None, warnings=warnings)
+                  newest_verified=base + verified if verified else None, warnings=warnings,
+                  rotten=[{'name': item['name'], 'path': item['path'], 'problems': item['problems']} for item in rotten])
 
     if diff:
         before = sorted([base + name for name in backups] + [base + name for name in manifests])
@@ -592,4 +552,7 @@ def prune(path, policy, names, tz=UTC, check_mode=False, diff=False, now=None):
     verb = 'would delete' if check_mode else 'deleted'
     result['msg'] = '%s: kept %d backup(s), %s %d, left %d other entr%s alone' % (
         path, len(result_kept), verb, len(result_deleted), len(ignored_out), 'y' if len(ignored_out) == 1 else 'ies')
+    if rotten:
+        result['msg'] += '; %d rotten backup(s) kept, they do not verify now: %s' % (
+            len(rotten), ', '.join(item['name'] for item in rotten))
     return result

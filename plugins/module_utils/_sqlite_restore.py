@@ -19,154 +19,76 @@ Ansible, so it can be unit-tested (and used) on its own:
 - check_database(): PRAGMA integrity_check (or quick_check) of a database,
   also a live one, from a read-only connection.
 
-Decompression and verification are those of _sqlite_backup (verify_backup).
+Decompression and verification are those of _sqlite_backup (verify_backup, its
+public entry point); files, SQLite and manifest helpers come from _files,
+_sqlite and _manifest.
 Expected failures raise RestoreError with a message meant for the operator.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import grp
-import hashlib
-import json
 import os
-import pwd
-import re
 import sqlite3
 import stat
-import struct
 import tempfile
 
-from ansible_collections.milos_shop.ops.plugins.module_utils._sqlite_backup import (
-    CHECKS,
-    CHUNK_SIZE,
-    MANIFEST_SUFFIX,
-    SQLITE_HEADER,
-    BackupError,
+from ansible_collections.milos_shop.ops.plugins.module_utils import _files
+from ansible_collections.milos_shop.ops.plugins.module_utils._files import (
     MissingDependency,
-    _fsync_dir,
-    _is_disk_full,
-    _remove,
-    _write_all,
-    open_source,
-    sha256_file,
-    verify_backup,
+    OpsError,
+    attributes_of as _attributes_of,
+    fmt_mode as _fmt_mode,
+    free_bytes as _free_bytes_of,
+    fsync_dir as _fsync_dir,
+    fsync_file as _fsync_file,
+    remove as _remove,
 )
+from ansible_collections.milos_shop.ops.plugins.module_utils._manifest import (
+    MANIFEST_SUFFIX,
+    ManifestError,
+    read_manifest,
+    sha256_file,
+)
+from ansible_collections.milos_shop.ops.plugins.module_utils._sqlite import (
+    CHECKS,
+    SIDE_SUFFIXES,
+    SQLITE_HEADER,
+    header_info,
+    in_use,
+    is_disk_full as _is_disk_full,
+    open_source,
+    run_check,
+    side_files,
+    summarize_check,
+)
+from ansible_collections.milos_shop.ops.plugins.module_utils._sqlite_backup import verify_backup
 
-# The files SQLite keeps beside a database. A stale one beside a different
-# database file corrupts it when SQLite next opens it (the WAL is replayed, the
-# hot journal rolled back), so a restore removes them first.
-SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
-# Lock bytes (see SQLite's os_unix.c and wal.c): every connection to a WAL
-# database holds a read lock on the "dead man switch" byte of the -shm file and
-# a SHARED lock on the database file, as long as it is open. A connection in
-# rollback-journal mode holds the SHARED range only inside a transaction.
-SHM_DMS_OFFSET = 128
-DB_SHARED_OFFSET = 0x40000002
-DB_SHARED_SIZE = 510
+__all__ = ["RestoreError", "check_database", "header_info", "in_use", "parse_mode", "resolve_gid", "resolve_uid", "restore_backup",
+           "revert_copy", "save_copy", "side_files", "target_attributes"]
+
 DEFAULT_NEW_MODE = 0o640
 DEFAULT_COPY_MODE = 0o600
-MODE_PATTERN = re.compile(r"^0?[0-7]{3}$")
 
 
-class RestoreError(BackupError):
+class RestoreError(OpsError):
     """An expected failure; msg is meant for the operator, result holds return values."""
 
 
 # -- small helpers ----------------------------------------------------------------
 
-def _fmt_mode(mode):
-    return "%04o" % mode
-
-
 def parse_mode(mode, default):
     """An octal mode string such as '0640' as an int; default when mode is None or empty."""
-    if mode is None or mode == "":
-        return default
-    text = str(mode)
-    if not MODE_PATTERN.match(text):
-        raise RestoreError("mode %r is not an octal mode such as '0640' (symbolic modes are not supported)" % (mode,))
-    return int(text, 8)
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        mode = str(mode)
+    return _files.parse_mode(mode, default, error=RestoreError)
 
 
 def resolve_uid(owner):
-    if owner is None or owner == "":
-        return None
-    text = str(owner)
-    if text.isdigit():
-        return int(text)
-    try:
-        return pwd.getpwnam(text).pw_uid
-    except KeyError:
-        raise RestoreError("owner %r is not a known user" % (owner,))
+    return _files.resolve_uid(owner, error=RestoreError)
 
 
 def resolve_gid(group):
-    if group is None or group == "":
-        return None
-    text = str(group)
-    if text.isdigit():
-        return int(text)
-    try:
-        return grp.getgrnam(text).gr_gid
-    except KeyError:
-        raise RestoreError("group %r is not a known group" % (group,))
-
-
-def _probe_lock(path, start, length):
-    """True when another process holds a lock on the byte range; None when it cannot be told."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, length, start, os.SEEK_SET)
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EAGAIN):
-                return True
-            return None
-        fcntl.lockf(fd, fcntl.LOCK_UN, length, start, os.SEEK_SET)
-        return False
-    finally:
-        os.close(fd)
-
-
-def in_use(db):
-    """Whether another process has the database open (WAL mode) or is inside a transaction.
-
-    Probes, without waiting, the locks SQLite takes: the -shm "dead man switch"
-    byte and the database file's SHARED range. Taking and dropping the probe
-    lock changes nothing. An idle connection in rollback-journal mode holds no
-    lock and cannot be seen.
-    """
-    return bool(_probe_lock(db + "-shm", SHM_DMS_OFFSET, 1) or _probe_lock(db, DB_SHARED_OFFSET, DB_SHARED_SIZE))
-
-
-def side_files(db):
-    """The -wal, -shm and -journal files present beside db."""
-    return [db + suffix for suffix in SIDE_SUFFIXES if os.path.lexists(db + suffix)]
-
-
-def header_info(path):
-    """page_size and page_count (file size / page size) from a file's header, without SQLite.
-
-    Works on a corrupt database too; both are None when the file does not start
-    like a SQLite database.
-    """
-    with open(path, "rb") as handle:
-        header = handle.read(100)
-    size = os.path.getsize(path)
-    if len(header) < 18 or header[:len(SQLITE_HEADER)] != SQLITE_HEADER:
-        return dict(page_size=None, page_count=None)
-    page_size = struct.unpack(">H", header[16:18])[0]
-    page_size = 65536 if page_size == 1 else page_size
-    if not page_size:
-        return dict(page_size=None, page_count=None)
-    return dict(page_size=page_size, page_count=size // page_size)
+    return _files.resolve_gid(group, error=RestoreError)
 
 
 def file_state(path, with_sha256):
@@ -234,29 +156,12 @@ def target_attributes(dest, owner, group, mode, new_mode=DEFAULT_NEW_MODE):
 
 
 def _apply_attributes(path, attrs):
-    try:
-        os.chown(path, attrs["owner"], attrs["group"])
-    except OSError as exc:
-        raise RestoreError("cannot give %r to uid %d, gid %d: %s; run the task as root (become)" % (path, attrs["owner"], attrs["group"], exc))
-    os.chmod(path, attrs["mode"])
+    _files.apply_attributes(path, attrs, error=RestoreError)
 
 
 def _public(attrs):
     """Attributes as returned: uid, gid and the mode as an octal string."""
-    return dict(owner=attrs["owner"], group=attrs["group"], mode=_fmt_mode(attrs["mode"]))
-
-
-def _attributes_of(path):
-    st = os.stat(path)
-    return dict(owner=st.st_uid, group=st.st_gid, mode=stat.S_IMODE(st.st_mode))
-
-
-def _fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return _files.public_attributes(attrs)
 
 
 def _mkstemp(directory, name, kind):
@@ -267,28 +172,17 @@ def _mkstemp(directory, name, kind):
 
 
 def _free_bytes(directory):
-    st = os.statvfs(directory)
-    return st.f_bavail * st.f_frsize
+    return _free_bytes_of(directory)
 
 
 def _copy_file(src, dst):
     """Copy src into the existing file dst byte for byte, fsync it; return (size, sha256 of what was read)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(src, "rb") as handle, open(dst, "wb") as out:
-        while True:
-            block = handle.read(CHUNK_SIZE)
-            if not block:
-                break
-            digest.update(block)
-            size += len(block)
-            _write_all(out, block)
-        out.flush()
-        os.fsync(out.fileno())
-    written = sha256_file(dst)
-    if written != digest.hexdigest():
-        raise RestoreError("the copy %r of %r does not match what was read (sha256 %s, read %s)" % (dst, src, written, digest.hexdigest()))
-    return size, written
+    try:
+        return _files.copy_file(src, dst)
+    except OpsError as exc:
+        if isinstance(exc, RestoreError):
+            raise
+        raise RestoreError(exc.msg)
 
 
 def _same_files(pairs):
@@ -301,20 +195,14 @@ def _same_files(pairs):
 
 def _read_manifest(backup_path):
     try:
-        with open(backup_path + MANIFEST_SUFFIX, "rb") as handle:
-            manifest = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
+        return read_manifest(backup_path)
+    except ManifestError:
         return None
-    return manifest if isinstance(manifest, dict) else None
 
 
 def _need_space(directory, needed, what):
-    if not needed:
-        return
-    free = _free_bytes(directory)
-    if free < needed:
-        raise RestoreError("not enough free space in %r for %s: it needs %d bytes, %d are free; nothing was changed"
-                           % (directory, what, needed, free))
+    if needed:
+        _files.need_space(directory, needed, what, error=RestoreError, free=_free_bytes(directory))
 
 
 # -- restore from a published backup ------------------------------------------------
@@ -360,7 +248,7 @@ def restore_backup(backup_path, dest, owner=None, group=None, mode=None, check="
             verification = verify_backup(backup_path, check=check, plain=plain)
         except MissingDependency:
             raise
-        except BackupError as exc:
+        except OpsError as exc:
             failed = dict(result, **{k: v for k, v in exc.result.items() if k in ("problems", "sha256", "manifest")})
             raise RestoreError("%s; dest %r was not touched" % (exc.msg, dest), failed)
         for key in ("sha256", "db_size", "page_size", "page_count", "user_version", "problems"):
@@ -579,22 +467,20 @@ def check_database(dest, check="integrity_check", check_mode=False):
         return result
     try:
         conn = open_source(dest, create_files=not check_mode)
-    except BackupError as exc:
+    except OpsError as exc:
         result["problems"].append(exc.msg)
         return result
     try:
         result["page_size"] = conn.execute("PRAGMA page_size").fetchone()[0]
         result["page_count"] = conn.execute("PRAGMA page_count").fetchone()[0]
         result["user_version"] = conn.execute("PRAGMA user_version").fetchone()[0]
-        rows = [row[0] for row in conn.execute("PRAGMA %s" % check)]
+        rows = run_check(conn, check)
     except sqlite3.DatabaseError as exc:
         result["problems"].append("%s of %r failed: %s" % (check, dest, exc))
         return result
     finally:
         conn.close()
-    if rows != ["ok"]:
-        shown = rows[:5]
-        more = " (and %d more)" % (len(rows) - len(shown)) if len(rows) > len(shown) else ""
-        result["problems"].append("%s of %r failed: %s%s" % (check, dest, "; ".join(str(r) for r in shown), more))
+    for problem in summarize_check(rows):
+        result["problems"].append("%s of %r failed: %s" % (check, dest, problem))
     result["ok"] = not result["problems"]
     return result

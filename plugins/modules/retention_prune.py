@@ -29,12 +29,18 @@ description:
     C(oldest daily) (and so on) when a newer backup of the same bucket was already kept. This keeps the longest history
     while the backups do not yet fill the policy.
   - One backup can be kept by several rules; RV(kept[].reasons) lists them all, in the order C(within ...), C(last),
-    C(hourly), C(daily), C(weekly), C(monthly), C(yearly), then C(newest verified).
-  - Apart from the policy, the newest backup that passed verification is always kept, with the reason
-    C(newest verified). A backup passed verification when its manifest C(<backup file name>.manifest.json) beside it is
-    a JSON object whose C(backup) names the backup file, whose C(check_result) is C(ok), whose C(sha256) is set and
-    whose C(size), when present, is the size of the file. A backup without a manifest is unverified. Manifests are read
-    newest first only until one verifies.
+    C(hourly), C(daily), C(weekly), C(monthly), C(yearly), then C(newest verified) or C(rotten).
+  - Apart from the policy, the newest backup that verifies B(now) is always kept, with the reason C(newest verified).
+    Before anything is deleted, the backups are walked newest first; the manifest C(<backup file name>.manifest.json)
+    beside each is read and the backup file is re-hashed, until one passes. A backup passes when its manifest is a JSON
+    object whose C(backup) names the backup file, whose C(check_result) is C(ok), and whose C(size) and C(sha256) are
+    those of the file as it is now. This is the same function the daily C(backup_status) check uses. A backup without a
+    manifest is unverified. Usually only the newest backup is re-hashed.
+  - A backup newer than that one whose manifest says it was good but which does not verify now (the file changed after
+    its manifest was written, shrank, or is gone) is B(rotten). Rotten backups are kept by this run whatever the policy
+    says, with the reason C(rotten), are never taken for the newest verified backup, and are listed in RV(rotten),
+    named in RV(msg) and warned about. They are evidence (bit rot, a partial copy, tampering) and a person decides what
+    to do with them, the module neither deletes nor moves them.
   - The module never deletes every backup and never deletes the newest one. When every C(keep_*) option is V(0) and
     O(keep_within) is not set, the policy is empty and every backup is kept, as in restic.
   - Only regular files whose name is that of a backup (see O(prefix), O(extensions), O(pattern) and O(name_format)) are
@@ -51,7 +57,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - Check mode makes the same plan as a real run and lists the backups it would delete, without deleting them.
+      - Check mode makes the same plan as a real run (the newest backups are re-hashed in check mode too) and lists the
+        backups it would delete, without deleting them.
   diff_mode:
     support: full
     details:
@@ -210,7 +217,8 @@ kept:
       description:
         - Why the backup is kept. C(within <duration>), C(last), C(hourly), C(daily), C(weekly), C(monthly),
           C(yearly), C(oldest <rule>) for the oldest backup kept by a rule that still had counts left,
-          C(newest verified), or C(policy is empty).
+          C(newest verified), C(rotten) for a backup that does not verify now and is kept for inspection, or
+          C(policy is empty).
       type: list
       elements: str
       sample: [daily, weekly, monthly, newest verified]
@@ -261,10 +269,38 @@ ignored:
       reason: name does not match the backup name
 newest_verified:
   description:
-    - The newest backup whose manifest says it passed its check, kept whatever the policy says; V(null) when none did.
+    - The newest backup that verifies now (its manifest says it passed its check, and the file still has the
+      manifest's size and sha256), kept whatever the policy says; V(null) when none does.
   returned: success
   type: str
   sample: /app/backups/milos_shop_backup_2026-11-28T03-00-00.db.gz
+rotten:
+  description:
+    - The backups newer than RV(newest_verified) whose manifest says they were good but that do not verify now,
+      newest first. They are kept by this run.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The file name of the backup.
+      type: str
+      sample: milos_shop_backup_2026-11-29T03-00-00.db.gz
+    path:
+      description: The path of the backup.
+      type: str
+      sample: /app/backups/milos_shop_backup_2026-11-29T03-00-00.db.gz
+    problems:
+      description: Why it does not verify.
+      type: list
+      elements: str
+      sample:
+        - "checksum mismatch: sha256 of '/app/backups/milos_shop_backup_2026-11-29T03-00-00.db.gz' is 1f2e... but the manifest says '9f86...'"
+  sample:
+    - name: milos_shop_backup_2026-11-29T03-00-00.db.gz
+      path: /app/backups/milos_shop_backup_2026-11-29T03-00-00.db.gz
+      problems:
+        - "checksum mismatch: sha256 of '/app/backups/milos_shop_backup_2026-11-29T03-00-00.db.gz' is 1f2e... but the manifest says '9f86...'"
 msg:
   description: A one-line summary.
   returned: always

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import time
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.milos_shop.ops.plugins.module_utils import _retention
+from ansible_collections.milos_shop.ops.plugins.module_utils import _manifest, _retention
 from ansible_collections.milos_shop.ops.plugins.module_utils._retention import (
     BackupNames,
     Policy,
@@ -506,7 +507,8 @@ def make_backup(directory, moment_text, ext='.db.gz', check_result='ok', manifes
     path = directory / name
     path.write_bytes(content)
     if manifest:
-        data = dict(backup=name, created=t(moment_text).isoformat(), sha256='0' * 64, check_result=check_result, size=len(content))
+        data = dict(backup=name, created=t(moment_text).isoformat(), sha256=hashlib.sha256(content).hexdigest(),
+                    check_result=check_result, size=len(content))
         data.update(manifest_fields)
         (directory / (name + '.manifest.json')).write_text(json.dumps(data))
     return path
@@ -636,13 +638,13 @@ def test_manifests_read_newest_first_until_one_verifies(tmp_path, monkeypatch):
     for day in range(1, 29):
         make_backup(tmp_path, '2024-02-%02d 03:00' % day, check_result='ok' if day <= 26 else 'failed')
     read = []
-    real = _retention.manifest_verifies
+    real = _manifest.verify_file
 
-    def spy(path, name):
-        read.append(name)
-        return real(path, name)
+    def spy(path, *args, **kwargs):
+        read.append(os.path.basename(path))
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(_retention, 'manifest_verifies', spy)
+    monkeypatch.setattr(_manifest, 'verify_file', spy)
     result = run(tmp_path, check_mode=True)
     assert read == [backup_name('2024-02-28 03:00'), backup_name('2024-02-27 03:00'), backup_name('2024-02-26 03:00')]
     assert result['newest_verified'] == str(tmp_path / backup_name('2024-02-26 03:00'))
@@ -809,3 +811,60 @@ def test_ten_thousand_backups_in_well_under_a_second(tmp_path):
     # The real run adds 20,000 unlink calls, whose cost is the file system's; this bound only catches
     # per-file work gone wrong (a subprocess or a rescan per file), not a busy disk.
     assert apply_seconds < 5.0, apply_seconds
+
+
+# ---------------------------------------------------------------------------
+# Issue 8 point 2: never delete the newest backup that verifies *now*
+# ---------------------------------------------------------------------------
+
+def flip_one_byte(path):
+    """The bytes change, the size does not, the manifest is left as it was."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize('check_mode', [True, False])
+def test_a_rotten_newest_backup_is_kept_flagged_and_the_newest_good_one_survives(tmp_path, check_mode):
+    paths = [make_backup(tmp_path, '2024-03-%02d 03:00' % day, content=os.urandom(2048)) for day in range(1, 11)]
+    newest, good = paths[-1], paths[-2]
+    size = newest.stat().st_size
+    flip_one_byte(newest)
+    assert newest.stat().st_size == size
+    result = run(tmp_path, check_mode=check_mode, daily=1, weekly=0, monthly=0)
+    assert result['newest_verified'] == str(good)
+    assert [(item['path'], item['reasons']) for item in result['kept']] == [
+        (str(newest), ['daily', 'rotten']), (str(good), ['newest verified'])]
+    assert [item['name'] for item in result['rotten']] == [newest.name]
+    assert result['rotten'][0]['path'] == str(newest)
+    assert 'checksum mismatch' in result['rotten'][0]['problems'][0]
+    assert newest.name in result['msg'] and 'rotten' in result['msg']
+    assert any(newest.name in warning and 'does not verify now' in warning for warning in result['warnings'])
+    assert [item['path'] for item in result['deleted']] == [str(path) for path in reversed(paths[:-2])]
+    remaining = listing(tmp_path)
+    if check_mode:
+        assert len(remaining) == 20
+    else:
+        assert remaining == sorted([newest.name, newest.name + '.manifest.json', good.name, good.name + '.manifest.json'])
+        again = run(tmp_path, daily=1, weekly=0, monthly=0)
+        assert again['changed'] is False and again['newest_verified'] == str(good)
+
+
+def test_walks_back_over_several_rotten_and_deleted_backups(tmp_path):
+    paths = [make_backup(tmp_path, '2024-03-%02d 03:00' % day, content=os.urandom(512)) for day in range(1, 7)]
+    flip_one_byte(paths[-1])
+    paths[-2].unlink()  # deleted, its manifest left: rotten too (it is not in the directory listing as a backup)
+    paths[-3].write_bytes(paths[-3].read_bytes()[:-1])  # truncated
+    result = run(tmp_path, last=1, daily=0, weekly=0, monthly=0)
+    assert result['newest_verified'] == str(paths[-4])
+    assert [item['name'] for item in result['rotten']] == [paths[-1].name, paths[-3].name]
+    assert {os.path.basename(item['path']) for item in result['deleted']} == {paths[0].name, paths[1].name}
+    assert paths[-1].exists() and paths[-3].exists() and paths[-4].exists()
+
+
+def test_a_newer_backup_without_a_manifest_is_not_rotten(tmp_path):
+    good = make_backup(tmp_path, '2024-03-01 03:00')
+    unverified = make_backup(tmp_path, '2024-03-02 03:00', manifest=False)
+    result = run(tmp_path, check_mode=True, last=1, daily=0, weekly=0, monthly=0)
+    assert result['rotten'] == [] and result['newest_verified'] == str(good)
+    assert [item['path'] for item in result['kept']] == [str(unverified), str(good)]

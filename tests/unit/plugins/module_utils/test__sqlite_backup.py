@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.milos_shop.ops.plugins.module_utils import _compression, _files
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
 
 NOW = datetime.datetime(2026, 11, 28, 15, 55, 49, 123456, tzinfo=datetime.timezone.utc)
@@ -236,7 +237,7 @@ def test_gzip_parallel_members_read_by_gunzip_and_python(tmp_path):
 def test_gzip_parallel_compresses_chunks_at_the_same_time(tmp_path, monkeypatch):
     src = tmp_path / "plain"
     src.write_bytes(os.urandom(8 * 1024) * 64)
-    real = sb._gzip_member
+    real = _compression._gzip_member
     state = {"active": 0, "most": 0}
     lock = threading.Lock()
 
@@ -251,7 +252,7 @@ def test_gzip_parallel_compresses_chunks_at_the_same_time(tmp_path, monkeypatch)
             with lock:
                 state["active"] -= 1
 
-    monkeypatch.setattr(sb, "_gzip_member", member)
+    monkeypatch.setattr(_compression, "_gzip_member", member)
     out = tmp_path / "plain.gz"
     with open(out, "wb") as handle:
         sb.gzip_parallel(str(src), handle, 6, sb.Deadline(0), workers=2, chunk_size=32 * 1024)
@@ -293,8 +294,8 @@ def test_backup_compressions_decompress_to_the_snapshot(db, dest, tmp_path, comp
 
 
 def test_zstd_without_command_or_library_fails_clearly(db, dest, monkeypatch):
-    monkeypatch.setattr(sb, "zstd_command", lambda: None)
-    monkeypatch.setattr(sb, "zstandard", None)
+    monkeypatch.setattr(_compression, "zstd_command", lambda: None)
+    monkeypatch.setattr(_compression, "zstandard", None)
     with pytest.raises(sb.MissingDependency, match="zstandard is required for compression=zstd"):
         backup(db, dest, compression="zstd", check_mode=True)
     assert os.listdir(dest) == []
@@ -330,13 +331,13 @@ def test_manifest_fields(db, dest):
 
 def test_nothing_under_the_final_name_until_published(db, dest, monkeypatch):
     listings = []
-    real = sb._gzip_member
+    real = _compression._gzip_member
 
     def member(data, level):
         listings.append(sorted(os.listdir(dest)))
         return real(data, level)
 
-    monkeypatch.setattr(sb, "_gzip_member", member)
+    monkeypatch.setattr(_compression, "_gzip_member", member)
     result = backup(db, dest)
     final = NAME + ".db.gz"
     assert listings
@@ -462,7 +463,7 @@ def test_disk_full_leaves_no_temp_files_and_old_backups_alone(db, dest, monkeypa
     old.write_bytes(b"old backup")
     old_manifest = dest / (old.name + ".manifest.json")
     old_manifest.write_text("{}")
-    real = sb._write_all
+    real = _files.write_all
     payloads = []
 
     def full(fileobj, data):
@@ -472,7 +473,8 @@ def test_disk_full_leaves_no_temp_files_and_old_backups_alone(db, dest, monkeypa
         payloads.append(len(data))
         return real(fileobj, data)
 
-    monkeypatch.setattr(sb, "_write_all", full)
+    monkeypatch.setattr(_compression, "write_all", full)
+    monkeypatch.setattr(_files, "write_all", full)
     with pytest.raises(sb.BackupError) as info:
         backup(db, dest, compression=compression)
     assert info.value.msg.startswith("disk full on %r during %s: " % (str(dest), fail_on))
@@ -561,21 +563,21 @@ def test_check_mode_validates_the_source(tmp_path, dest):
 
 # -- the deadline ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("phase, target", [
-    ("snapshot", "snapshot"),
-    ("check", "inspect_database"),
-    ("compress", "_gzip_member"),
-    ("checksum", "sha256_file"),
+@pytest.mark.parametrize("phase, owner, target", [
+    ("snapshot", sb, "snapshot"),
+    ("check", sb, "inspect_database"),
+    ("compress", _compression, "_gzip_member"),
+    ("checksum", sb, "sha256_file"),
 ])
-def test_deadline_names_the_phase_and_cleans_up(db, dest, monkeypatch, phase, target):
+def test_deadline_names_the_phase_and_cleans_up(db, dest, monkeypatch, phase, owner, target):
     clock = FakeClock()
-    real = getattr(sb, target)
+    real = getattr(owner, target)
 
     def slow(*args, **kwargs):
         clock.t += 31
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sb, target, slow)
+    monkeypatch.setattr(owner, target, slow)
     with pytest.raises(sb.DeadlineExceeded) as info:
         backup(db, dest, deadline=30, clock=clock)
     assert info.value.msg == "deadline of 30 s passed during %s" % phase

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.milos_shop.ops.plugins.module_utils import _compression
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_restore as sr
 
@@ -408,7 +409,7 @@ def test_disk_full_while_decompressing_leaves_dest_and_no_temp(db, backups, monk
     def full(fileobj, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(sb, "_write_all", full)
+    monkeypatch.setattr(_compression, "write_all", full)
     with pytest.raises(sb.BackupError, match=r"disk full on .* while decompressing .*; dest '.*' was not touched"):
         sr.restore_backup(taken["path"], str(db))
     assert fingerprint(db) == before and listing(db.parent) == ["milos_shop.db"]

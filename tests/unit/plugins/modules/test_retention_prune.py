@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -82,7 +83,8 @@ def make_backups(directory, days, check_result='ok'):
     for day in days:
         name = '%s2024-01-%02dT03-00-00.db.gz' % (PREFIX, day)
         (directory / name).write_bytes(b'x')
-        manifest = dict(backup=name, created='2024-01-%02dT03:00:00Z' % day, sha256='ab' * 32, check_result=check_result, size=1)
+        manifest = dict(backup=name, created='2024-01-%02dT03:00:00Z' % day, sha256=hashlib.sha256(b'x').hexdigest(),
+                        check_result=check_result, size=1)
         (directory / (name + '.manifest.json')).write_text(json.dumps(manifest))
 
 
@@ -111,7 +113,7 @@ def test_examples_and_return_are_yaml():
     examples = yaml.safe_load(retention_prune.EXAMPLES)
     assert all('milos_shop.ops.retention_prune' in task for task in examples)
     returned = yaml.safe_load(retention_prune.RETURN)
-    assert set(returned) == {'kept', 'deleted', 'ignored', 'newest_verified', 'msg'}
+    assert set(returned) == {'kept', 'deleted', 'ignored', 'newest_verified', 'rotten', 'msg'}
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import yaml
 
 from ansible.module_utils._internal import _traceback
 
+from ansible_collections.milos_shop.ops.plugins.module_utils import _compression
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
 from ansible_collections.milos_shop.ops.plugins.modules import sqlite_backup
 from tests.helpers.module_harness import result_of, run_main
@@ -115,8 +116,8 @@ def test_verify_failure_fails_the_task_with_the_result(db, dest, capsys):
 
 
 def test_missing_zstd_uses_missing_required_lib(db, dest, capsys, monkeypatch):
-    monkeypatch.setattr(sb, "zstd_command", lambda: None)
-    monkeypatch.setattr(sb, "zstandard", None)
+    monkeypatch.setattr(_compression, "zstd_command", lambda: None)
+    monkeypatch.setattr(_compression, "zstandard", None)
     assert run_module(dict(src=str(db), dest=str(dest), compression="zstd"))
     result = result_of(capsys)
     assert "Failed to import the required Python library (zstandard)" in result["msg"]

@@ -17,6 +17,7 @@ import yaml
 
 from ansible.module_utils._internal import _traceback
 
+from ansible_collections.milos_shop.ops.plugins.module_utils import _compression
 from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
 from ansible_collections.milos_shop.ops.plugins.modules import sqlite_restore
 from tests.helpers.module_harness import result_of, run_main
@@ -146,8 +147,8 @@ def test_missing_zstd_uses_missing_required_lib(db, tmp_path, capsys, monkeypatc
     dest.mkdir()
     sb.require_compression("zstd")
     taken = sb.take_backup(str(db), str(dest), compression="zstd", now=lambda: T0)
-    monkeypatch.setattr(sb, "zstd_command", lambda: None)
-    monkeypatch.setattr(sb, "zstandard", None)
+    monkeypatch.setattr(_compression, "zstd_command", lambda: None)
+    monkeypatch.setattr(_compression, "zstandard", None)
     assert run_module(dict(dest=str(db), backup_path=taken["path"]))
     assert "Failed to import the required Python library (zstandard)" in result_of(capsys)["msg"]
 
