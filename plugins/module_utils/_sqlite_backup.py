@@ -55,6 +55,8 @@ from ansible_collections.milos_shop.ops.plugins.module_utils._files import (
     TempFiles,
     remove,
     remove_stale_temps,
+    resolve_gid,
+    resolve_uid,
     write_file,
 )
 from ansible_collections.milos_shop.ops.plugins.module_utils._manifest import (
@@ -306,6 +308,11 @@ def take_backup(src, dest, prefix=DEFAULT_PREFIX, compression="gzip", compressio
     if compression not in SUFFIXES:
         raise BackupError("compression %r is not one of %s" % (compression, ", ".join(SUFFIXES)))
     dir_mode = _parse_dir_mode(dir_mode)
+    if check_mode:
+        # A real run fails where the owner or group is applied (the module's message); check mode says it first.
+        for key, resolve in (("owner", resolve_uid), ("group", resolve_gid)):
+            if (dest_attributes or {}).get(key) is not None:
+                resolve(dest_attributes[key], error=BackupError)
     validate_prefix(prefix)
     validate_level(compression, compression_level, BackupError)
     timer = Deadline(deadline, clock)

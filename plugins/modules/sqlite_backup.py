@@ -20,6 +20,14 @@ description:
     C(.db) without compression). It is written under a dot-prefixed temporary name in O(dest), synced, and renamed, so a
     file under the final name is always complete and checked. The manifest C(<backup file name>.manifest.json) is
     published the same way.
+  - With O(verify) set, the compressed file is verified in the same run before it is published (decompressed into a
+    temporary file, checked, compared with the snapshot); a backup that fails is not published. This saves a second
+    task with O(state=verified).
+  - Runs into one O(dest) take turns on a lock on the directory (C(flock), no lock file), each waiting up to its
+    O(deadline). Each run publishes its own backup under its own name. The name has one-second resolution; a run whose
+    name was just taken by the run before it waits for the next second, so every backup keeps the name form that
+    M(milos_shop.ops.retention_prune) and M(milos_shop.ops.backup_status) read. Publishing never replaces a file. It
+    uses C(renameat2(RENAME_NOREPLACE)), or C(link) then C(unlink), so there is no window between a check and the rename.
   - With O(state=verified), checks an existing backup (O(path)) against its manifest, decompresses it to a temporary
     file and runs an integrity check on it. This never changes anything, and the task fails when the backup is not good.
 author:
@@ -32,12 +40,15 @@ attributes:
     details:
       - With O(state=present), check mode validates the source (it exists, is readable and is a SQLite database), the
         destination and the compression tools, and reports the file it would write with C(changed=true), without writing.
+        It reports whether O(dest) would be created (RV(dest_created)) and the verification that would run (RV(verify),
+        with RV(verified=null)).
       - With O(state=verified), the verification runs as usual; it changes nothing.
   diff_mode:
     support: full
     details:
       - With O(state=present), the diff shows the backup file as absent before and present after, with its size (an
-        estimate of the uncompressed size in check mode).
+        estimate of the uncompressed size in check mode), and a directory that O(create_dest) creates, with its mode,
+        owner and group.
   idempotent:
     support: partial
     details:
@@ -107,22 +118,46 @@ options:
   mode:
     description:
       - The permissions of the backup and of its manifest, as for M(ansible.builtin.file) (octal string or symbolic).
-      - A directory created by O(create_dest) gets C(0700).
+      - A directory created by O(create_dest) gets O(dir_mode).
     type: raw
     default: '0600'
+  dir_mode:
+    description:
+      - The permissions, as an octal string, of the directory O(dest) when O(create_dest) creates it.
+      - An existing O(dest) is left as it is. Parent directories that have to be created too get the default
+        permissions of the user (the umask) and are not given O(owner) or O(group).
+    type: str
+    default: '0700'
+  verify:
+    description:
+      - Verify the compressed backup in the same run, before it is published, with this check.
+      - V(none) does not (the snapshot is still checked with O(check) before it is compressed).
+      - V(quick_check) and V(integrity_check) decompress the compressed file into a temporary file in O(tmpdir) (or
+        O(dest)), run that SQLite check on it and compare its size, page count and C(user_version) with the snapshot's.
+        Its sha256, computed once, is the one the manifest records; the file that is published is that very file,
+        renamed. A backup that fails is not published and the task fails. The manifest then records C(verify) and
+        C(verify_result).
+      - Ignored with O(state=verified), which always verifies.
+    type: str
+    choices:
+      - none
+      - quick_check
+      - integrity_check
+    default: none
   owner:
     description:
-      - The user that owns the backup and its manifest (and a directory created by O(create_dest)).
+      - The user that owns the backup and its manifest, and a directory created by O(create_dest).
       - The default is the user running the module.
     type: str
   group:
     description:
-      - The group of the backup and its manifest (and a directory created by O(create_dest)).
+      - The group of the backup and its manifest, and a directory created by O(create_dest).
       - The default is the primary group of the user running the module.
     type: str
   create_dest:
     description:
-      - Create O(dest) (with mode C(0700)) when it does not exist. When V(false), a missing O(dest) is an error.
+      - Create O(dest) when it does not exist, with O(dir_mode), O(owner) and O(group). When V(false), a missing
+        O(dest) is an error.
     type: bool
     default: false
   deadline:
@@ -130,6 +165,8 @@ options:
       - The most seconds the run may take; V(0) means no limit.
       - When it passes, temporary files are removed and the task fails, naming the phase it was in. The single step of the
         snapshot cannot be interrupted; the deadline is checked while it waits for a lock and when it ends.
+      - It also bounds the wait for the lock on O(dest) while another backup into it runs; with V(0) the run waits as
+        long as that takes.
     type: float
     default: 0
   tmpdir:
@@ -165,6 +202,17 @@ EXAMPLES = r"""
   milos_shop.ops.sqlite_backup:
     src: /srv/milos-shop/data/milos_shop.db
     dest: /srv/milos-shop/backups
+  register: __backup
+
+- name: Back up, create the directory for the backup user, and verify the backup before it is published
+  milos_shop.ops.sqlite_backup:
+    src: /srv/milos-shop/data/milos_shop.db
+    dest: /srv/milos-shop/backups
+    create_dest: true
+    dir_mode: '0750'
+    owner: backup
+    group: backup
+    verify: integrity_check
   register: __backup
 
 - name: Back up with zstd, a full integrity check and a time limit
@@ -294,6 +342,33 @@ removed_temps:
   elements: str
   sample:
     - /srv/milos-shop/backups/.milos_shop_backup_2026-11-28T15-55-49.db.gz.tmp-k2j4x9_a
+verify:
+  description: The verification run on the compressed backup before it was published (V(none) when none was).
+  returned: O(state=present)
+  type: str
+  sample: integrity_check
+verified:
+  description:
+    - Whether the backup was verified before it was published (V(false) with O(verify=none)). V(null) in check mode.
+  returned: O(state=present)
+  type: bool
+  sample: true
+verify_problems:
+  description: What the verification found wrong; empty when it passed. The task fails when it is not empty.
+  returned: O(state=present)
+  type: list
+  elements: str
+  sample: []
+dest_created:
+  description: Whether O(dest) was created by this run (in check mode, whether it would be).
+  returned: O(state=present)
+  type: bool
+  sample: false
+lock_wait_s:
+  description: How many seconds the run waited for another backup into O(dest) to finish.
+  returned: O(state=present)
+  type: float
+  sample: 0.0
 ok:
   description: Whether the backup passed every verification.
   returned: O(state=verified)
@@ -335,6 +410,8 @@ def argument_spec():
         owner=dict(type="str"),
         group=dict(type="str"),
         create_dest=dict(type="bool", default=False),
+        dir_mode=dict(type="str", default="0700"),
+        verify=dict(type="str", choices=["none", "quick_check", "integrity_check"], default="none"),
         deadline=dict(type="float", default=0),
         tmpdir=dict(type="path"),
     )
@@ -377,6 +454,9 @@ def main():
                 tmpdir=params["tmpdir"],
                 check_mode=module.check_mode,
                 fix_attributes=fix_attributes,
+                verify=params["verify"],
+                dir_mode=params["dir_mode"],
+                dest_attributes=dict((key, params[key]) for key in ("owner", "group") if params[key] is not None),
             )
             diff = result.pop("diff")
             if module._diff:

@@ -721,3 +721,70 @@ def test_verify_reads_the_demo_backup_shape(db, dest):
     manifest = json.loads(Path(result["path"] + ".manifest.json").read_text())
     for key in ("backup", "created", "sha256", "check_result"):
         assert key in manifest
+
+
+# -- verify in the same run, the created directory ------------------------------------------
+
+@pytest.mark.parametrize("verify", ["quick_check", "integrity_check"])
+@pytest.mark.parametrize("compression", [
+    "gzip",
+    pytest.param("zstd", marks=pytest.mark.skipif(not HAS_ZSTD, reason="zstd command not installed")),
+    "none",
+])
+def test_verify_in_the_same_run(db, dest, verify, compression):
+    result = backup(db, dest, verify=verify, compression=compression)
+    assert result["verify"] == verify and result["verified"] is True and result["verify_problems"] == []
+    manifest = json.loads(Path(result["manifest_path"]).read_text())
+    assert manifest["verify"] == verify and manifest["verify_result"] == "ok"
+    assert set(manifest) == MANIFEST_KEYS | {"verify", "verify_result"}
+    assert manifest["sha256"] == hashlib.sha256(Path(result["path"]).read_bytes()).hexdigest()
+    assert sorted(os.listdir(dest)) == sorted([os.path.basename(result["path"]), os.path.basename(result["manifest_path"])])
+    assert sb.verify_backup(result["path"])["ok"]
+
+
+def test_verify_none_is_the_default(db, dest):
+    result = backup(db, dest)
+    assert result["verify"] == "none" and result["verified"] is False
+    assert set(json.loads(Path(result["manifest_path"]).read_text())) == MANIFEST_KEYS
+
+
+def test_a_backup_that_fails_verification_is_not_published(db, dest, monkeypatch):
+    real = sb.compress
+
+    def damaged(compression, src_path, out, level, deadline):
+        real(compression, src_path, out, level, deadline)
+        out.flush()
+        out.seek(out.tell() // 2)
+        out.write(b"\x00" * 64)  # what a bad disk or a bad compressor would do
+
+    monkeypatch.setattr(sb, "compress", damaged)
+    with pytest.raises(sb.BackupError) as info:
+        backup(db, dest, verify="integrity_check")
+    assert info.value.msg.startswith("integrity_check of the compressed backup of src %r failed; no backup was written: " % str(db))
+    assert info.value.result["verify_problems"]
+    assert os.listdir(dest) == []
+
+
+def test_check_mode_predicts_verify_and_the_created_directory(db, tmp_path):
+    target = tmp_path / "new" / "backups"
+    result = backup(db, target, check_mode=True, create_dest=True, verify="integrity_check", dir_mode="0750",
+                    dest_attributes=dict(owner="root", group="root"))
+    assert result["verify"] == "integrity_check" and result["verified"] is None and result["dest_created"] is True
+    assert result["diff"]["after"]["dest_attributes"] == dict(owner="root", group="root", mode="0750")
+    assert not (tmp_path / "new").exists()
+    real = backup(db, target, create_dest=True, verify="integrity_check", dir_mode="0750", mode="0640")
+    assert real["dest_created"] is True and real["verified"] is True
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(real["path"]).st_mode) == 0o640
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dir_mode="u=rwx"), "dir_mode 'u=rwx' is not an octal mode such as '0700'"),
+    (dict(verify="deep"), "verify 'deep' is not one of none, quick_check, integrity_check"),
+    (dict(dest_attributes=dict(owner="no-such-user-here")), "owner 'no-such-user-here' is not a known user"),
+    (dict(dest_attributes=dict(group="no-such-group-here")), "group 'no-such-group-here' is not a known group"),
+])
+def test_bad_new_options_name_the_option(db, dest, kwargs, message):
+    with pytest.raises(sb.BackupError) as info:
+        backup(db, dest, check_mode=True, **kwargs)
+    assert info.value.msg == message

@@ -172,3 +172,25 @@ def test_through_ansible(db, dest):
     if shutil.which("sqlite3"):
         check = subprocess.run(["sqlite3", result["path"], "PRAGMA integrity_check"], capture_output=True, text=True, check=True)
         assert check.stdout.strip() == "ok"
+
+
+def test_verify_and_create_dest_in_one_call(db, tmp_path, capsys):
+    target = tmp_path / "made" / "here"
+    args = dict(src=str(db), dest=str(target), create_dest=True, dir_mode="0750", owner="root", group="root", verify="integrity_check")
+    assert not run_module(args, check_mode=True, diff=True)
+    predicted = result_of(capsys)
+    assert predicted["changed"] is True and predicted["dest_created"] is True and predicted["verified"] is None
+    assert predicted["diff"]["after"]["dest_attributes"] == {"owner": "root", "group": "root", "mode": "0750"}
+    assert not (tmp_path / "made").exists()
+    assert not run_module(args)
+    result = result_of(capsys)
+    assert result["verified"] is True and result["verify"] == "integrity_check" and result["verify_problems"] == []
+    assert result["dest_created"] is True and oct(os.stat(target).st_mode & 0o777) == "0o750"
+    assert os.stat(target).st_uid == 0 and os.stat(target).st_gid == 0
+    assert json.loads(Path(result["manifest_path"]).read_text())["verify_result"] == "ok"
+
+
+def test_bad_dir_mode_names_the_option(db, tmp_path, capsys):
+    assert run_module(dict(src=str(db), dest=str(tmp_path / "x"), create_dest=True, dir_mode="rwx"))
+    assert result_of(capsys)["msg"] == "dir_mode 'rwx' is not an octal mode such as '0700'"
+    assert not (tmp_path / "x").exists()
