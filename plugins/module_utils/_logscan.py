@@ -4,7 +4,7 @@
 # This module_utils file is private to the milos_shop.ops collection; it may
 # change or go away without notice. Do not use it from other collections.
 
-"""Streaming scan of Milos-Shop log lines (milos_shop.ops.log_scan).
+"""Streaming scan of Milos-Shop log lines (milos_shop.ops.log_scan), and its verdict (:func:`judge`).
 
 The app logs every API request in the guide's format
 
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import codecs
 import re
+
+from ansible_collections.milos_shop.ops.plugins.module_utils._checklist import alert, make_item
 
 # A scan reads a day's log, a few million lines, so the common line (a request answered
 # in time) costs one regex match and few allocations:
@@ -292,7 +294,7 @@ class LogScan(object):
 
 
 def alerts_for(result, max_errors, max_5xx, max_slow):
-    """Alerts (kind, message, value) for counts over their thresholds."""
+    """Alerts (kind, severity warn, value, threshold, message) for counts over their thresholds."""
     alerts = []
     checks = (
         ("errors", result["error_lines"], max_errors, "error lines", result["top_errors"]),
@@ -302,5 +304,47 @@ def alerts_for(result, max_errors, max_5xx, max_slow):
     for kind, value, limit, what, top in checks:
         if value > limit:
             worst = ("; most frequent: %s (%d)" % (top[0]["signature"], top[0]["count"])) if top else ""
-            alerts.append({"kind": kind, "value": value, "message": "%d %s (threshold %d)%s" % (value, what, limit, worst)})
+            alerts.append({"kind": kind, "severity": "warn", "value": value, "threshold": limit,
+                           "message": "%d %s (threshold %d)%s" % (value, what, limit, worst)})
     return alerts
+
+
+def finish(result, window, max_errors, max_5xx, max_slow):
+    """Add ``window``, ``alerts``, ``ok`` and ``msg`` to a scan's result; return it."""
+    result["window"] = window
+    result["alerts"] = alerts_for(result, max_errors, max_5xx, max_slow)
+    result["ok"] = not result["alerts"]
+    if result["ok"]:
+        result["msg"] = "%d lines since %s: %d errors, %d 5xx, %d slow requests" % (
+            result["lines"], window["since"], result["error_lines"], result["status_5xx"], result["slow_requests"])
+    else:
+        result["msg"] = "; ".join(alert["message"] for alert in result["alerts"])
+    return result
+
+
+# -- the verdict ------------------------------------------------------------------
+
+ITEM_ID = "logs"
+EVIDENCE_KEYS = ("lines", "error_lines", "status_5xx", "slow_requests", "unparsed_lines", "top_errors", "top_5xx",
+                 "top_slow", "alerts", "window")
+
+
+def item_title(since="24h"):
+    """The item's title, naming the window the way the guide does (``Errors in the last 24 h``)."""
+    text = str(since).strip()
+    match = re.fullmatch(r"([0-9]+)(min|h|d|w|s)", text)
+    if match:
+        text = "%s %s" % match.groups()
+    return "Errors in the last %s (docker-compose logs | grep -i error)" % text
+
+
+def judge(result, item_id=ITEM_ID, title=None):
+    """The ``logs`` item: warn when a count is over its threshold (errors, 5xx, slow requests), pass otherwise."""
+    evidence = dict((key, result.get(key)) for key in EVIDENCE_KEYS)
+    return make_item(item_id, title or item_title(), summary=result["msg"], evidence=evidence, alerts=result["alerts"])
+
+
+def error_item(message, window=None, item_id=ITEM_ID, title=None):
+    """The ``logs`` item when the logs cannot be read (no such container, no Docker daemon): a fail."""
+    return make_item(item_id, title or item_title(), summary=message, evidence={"window": window},
+                     alerts=[alert("check_error", "fail", message)])

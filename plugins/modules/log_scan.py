@@ -21,13 +21,18 @@ description:
     sample line. Returns the O(top) most frequent groups.
   - Lines it cannot parse are counted in RV(unparsed_lines), never fatal. The indented C(at ...) frames of a stack trace
     are neither errors nor unparsed lines; a line longer than 1 MiB is read up to 1 MiB.
+  - Returns the checklist item RV(item) with id V(logs). V(warn) when a count is over its threshold (O(max_errors),
+    O(max_5xx), O(max_slow)); V(fail) when the logs cannot be read (no such container, no Docker daemon); V(pass)
+    otherwise.
+  - A missing container or an unreachable Docker daemon fails the task unless O(fail_on_alert=false); then RV(item)
+    says so.
 author:
   - milos_shop.ops contributors (@milos-shop)
 extends_documentation_fragment:
   - milos_shop.ops._attributes
   - milos_shop.ops._attributes.read_only
-requirements:
-  - docker (the Python Docker SDK) on the target
+  - milos_shop.ops._checklist
+  - milos_shop.ops._docker
 options:
   container:
     description:
@@ -36,7 +41,8 @@ options:
     default: milos-shop
   since:
     description:
-      - The window, back from now, as a number and a unit C(s), C(m), C(h) or C(d), for example V(24h) or V(90m).
+      - The window, back from now, as a duration such as V(24h), V(90min), V(1d12h) or V(30s), or a number of seconds.
+      - The unit V(m) is refused (write V(min) for minutes), as everywhere in the collection.
     type: str
     default: 24h
   slow_threshold_ms:
@@ -64,13 +70,10 @@ options:
       - Alert when there are more slow requests than this in the window.
     type: int
     default: 0
-  docker_host:
-    description:
-      - The Docker daemon to talk to. Defaults to E(DOCKER_HOST), else the local socket.
-    type: str
   fail_on_alert:
     description:
-      - Fail the task when any alert is raised. With V(false) the task succeeds and RV(ok) tells.
+      - Fail the task when any alert is raised, or the logs cannot be read. With V(false) the task succeeds and RV(ok)
+        and RV(item) tell.
     type: bool
     default: true
 """
@@ -89,6 +92,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+item:
+  description:
+    - The checklist item (id V(logs) unless O(item_id) is set); see the notes for its shape.
+    - C(evidence) holds C(lines), C(error_lines), C(status_5xx), C(slow_requests), C(unparsed_lines), C(top_errors),
+      C(top_5xx), C(top_slow), C(alerts) and C(window), as the return values of the same names.
+  returned: always
+  type: dict
+  sample:
+    id: logs
+    title: Errors in the last 24 h (docker-compose logs | grep -i error)
+    status: warn
+    summary: "3 5xx responses (threshold 0); most frequent: GET /api/services 500 (3)"
+    evidence: {lines: 1200, error_lines: 0, status_5xx: 3, slow_requests: 0, unparsed_lines: 0}
+    alerts: [{kind: 5xx, severity: warn, value: 3, threshold: 0,
+              message: "3 5xx responses (threshold 0); most frequent: GET /api/services 500 (3)"}]
 ok:
   description: Whether no count is over its threshold.
   returned: always
@@ -99,7 +117,8 @@ msg:
   type: str
   sample: "3 5xx responses (threshold 0); most frequent: GET /api/services 500 (3)"
 alerts:
-  description: One entry per count over its threshold, with C(kind) (C(errors), C(5xx) or C(slow)), C(message) and C(value).
+  description: One entry per count over its threshold, with C(kind) (C(errors), C(5xx) or C(slow)), C(severity)
+    (V(warn)), C(value), C(threshold) and C(message).
   returned: always
   type: list
   elements: dict
@@ -197,33 +216,29 @@ window:
 """
 
 import datetime
-import os
-import re
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.milos_shop.ops.plugins.module_utils._logscan import LogScan, alerts_for
-
-try:
-    import docker
-    from docker.errors import DockerException, NotFound
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from ansible_collections.milos_shop.ops.plugins.module_utils import _docker
+from ansible_collections.milos_shop.ops.plugins.module_utils._duration import DurationError, parse_seconds
+from ansible_collections.milos_shop.ops.plugins.module_utils._logscan import (
+    ITEM_ID,
+    LogScan,
+    error_item,
+    finish,
+    item_title,
+    judge,
+)
 
 
 def parse_window(text):
-    """Seconds in a window like 24h; ValueError for anything else."""
-    match = re.match(r"^\s*(\d+)\s*([smhd])\s*$", text or "")
-    if not match or int(match.group(1)) == 0:
-        raise ValueError("since must be a positive number with a unit s, m, h or d (like 24h), got %r" % text)
-    return int(match.group(1)) * UNITS[match.group(2)]
+    """Seconds in a window like 24h or 90min; ValueError (naming the option) for anything else."""
+    try:
+        return parse_seconds(text, "since")
+    except DurationError as exc:
+        raise ValueError(str(exc))
 
 
 def _iso(timestamp):
@@ -231,7 +246,7 @@ def _iso(timestamp):
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         container=dict(type="str", default="milos-shop"),
         since=dict(type="str", default="24h"),
         slow_threshold_ms=dict(type="int", default=5000),
@@ -239,16 +254,18 @@ def argument_spec():
         max_errors=dict(type="int", default=0),
         max_5xx=dict(type="int", default=0),
         max_slow=dict(type="int", default=0),
-        docker_host=dict(type="str"),
         fail_on_alert=dict(type="bool", default=True),
+        item_id=dict(type="str"),
+        item_title=dict(type="str"),
     )
+    spec.update(_docker.docker_argument_spec())
+    return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    _docker.require_docker(module)
     try:
         seconds = parse_window(params["since"])
     except ValueError as exc:
@@ -259,36 +276,36 @@ def main():
 
     if not params["container"]:
         module.fail_json(msg="container must be the name or id of a container, got %r" % params["container"])
+    item_id = params["item_id"] or ITEM_ID
+    title = params["item_title"] or item_title(params["since"])
 
     until = time.time()
     since = max(until - seconds, 1.0)  # a window longer than the epoch reads the whole log
     window = {"since": _iso(since), "until": _iso(until)}
     scan = LogScan(slow_ms=params["slow_threshold_ms"])
-    host = params["docker_host"] or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    host = _docker.docker_host(params)
+    error = None
     try:
-        client = docker.APIClient(base_url=host, version="auto", timeout=120)
+        client = _docker.api_client(host, timeout=120)
         # Fractional seconds: the daemon takes them, so the window is exact (an int would widen it by up to 1 s).
         chunks = client.logs(params["container"], stdout=True, stderr=True, stream=True, follow=False, timestamps=True,
                              since=round(since, 6), until=round(until, 6))
         scan.feed_chunks(chunks)
-    except NotFound:
-        module.fail_json(msg="container %r does not exist on %s" % (params["container"], host), window=window)
-    except DockerException as exc:
-        module.fail_json(msg="cannot read the logs of %r from the Docker daemon at %s: %s" % (params["container"], host, exc),
-                         window=window)
+    except _docker.NotFound:
+        error = "container %r does not exist on %s" % (params["container"], host)
+    except _docker.DockerException as exc:
+        error = "cannot read the logs of %r from the Docker daemon at %s: %s" % (params["container"], host, exc)
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="reading the logs of %r from %s failed unexpectedly: %s" % (params["container"], host, exc),
                          window=window, exception=traceback.format_exc())
+    if error:
+        result = dict(msg=error, window=window, ok=False, changed=False, item=error_item(error, window, item_id, title))
+        if params["fail_on_alert"]:
+            module.fail_json(**result)
+        module.exit_json(**result)
 
-    result = scan.result(top=params["top"])
-    result["window"] = window
-    result["alerts"] = alerts_for(result, params["max_errors"], params["max_5xx"], params["max_slow"])
-    result["ok"] = not result["alerts"]
-    if result["ok"]:
-        result["msg"] = "%d lines since %s: %d errors, %d 5xx, %d slow requests" % (
-            result["lines"], window["since"], result["error_lines"], result["status_5xx"], result["slow_requests"])
-    else:
-        result["msg"] = "; ".join(alert["message"] for alert in result["alerts"])
+    result = finish(scan.result(top=params["top"]), window, params["max_errors"], params["max_5xx"], params["max_slow"])
+    result["item"] = judge(result, item_id, title)
     result["changed"] = False
     if params["fail_on_alert"] and not result["ok"]:
         module.fail_json(**result)

@@ -96,13 +96,14 @@ def test_healthy_stack_has_no_alert_through_ansible(standins):
     assert result["error_lines"] == 0 and result["status_5xx"] == 0 and result["slow_requests"] == 0
     assert result["top_errors"] == [] and result["top_5xx"] == []
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", result["first_line_at"])
+    assert result["item"]["status"] == "pass" and result["item"]["title"].startswith("Errors in the last 1 h ")
 
 
 def test_burst_of_5xx(standins, capsys):
     standin = standins["burst"]
     burst_of_errors(standin, 20)
     wait_logged(standin, r"\[error\] GET /api/_fault/error failed", 20)
-    result = scan(capsys, container=standin.container, since="10m", fail_on_alert=False)
+    result = scan(capsys, container=standin.container, since="10min", fail_on_alert=False)
     assert result["ok"] is False
     assert result["status_5xx"] == 20 and result["error_lines"] == 20 and result["slow_requests"] == 0
     top = result["top_5xx"]
@@ -116,11 +117,15 @@ def test_burst_of_5xx(standins, capsys):
         "errors": "20 error lines (threshold 0); most frequent: %s (20)" % ERROR_SIGNATURE,
         "5xx": "20 5xx responses (threshold 0); most frequent: GET /api/_fault/error 500 (20)",
     }
+    item = result["item"]
+    assert item["status"] == "warn" and item["evidence"]["status_5xx"] == 20 and item["evidence"]["error_lines"] == 20
+    assert item["evidence"]["top_5xx"][0]["signature"] == "GET /api/_fault/error 500"
+    assert "GET /api/_fault/error 500" in item["summary"]
 
     # By default an alert fails the task; thresholds at the counts do not.
-    failed = scan(capsys, container=standin.container, since="10m")
+    failed = scan(capsys, container=standin.container, since="10min")
     assert failed["failed"] is True and "20 5xx responses (threshold 0)" in failed["msg"]
-    assert scan(capsys, container=standin.container, since="10m", max_errors=20, max_5xx=20)["ok"] is True
+    assert scan(capsys, container=standin.container, since="10min", max_errors=20, max_5xx=20)["ok"] is True
 
 
 def test_slow_request(standins, capsys):
@@ -128,7 +133,7 @@ def test_slow_request(standins, capsys):
     status, body, _headers = standin.request("/api/_fault/slow?ms=6000", timeout=20)
     assert status == 200 and body == {"sleptMs": 6000}
     wait_logged(standin, r"GET /api/_fault/slow 200 in \d+ms", 1)
-    result = scan(capsys, container=standin.container, since="10m", fail_on_alert=False)
+    result = scan(capsys, container=standin.container, since="10min", fail_on_alert=False)
     assert result["slow_requests"] == 1 and result["slow_threshold_ms"] == 5000
     assert result["status_5xx"] == 0 and result["error_lines"] == 0
     assert 6000 <= result["max_latency_ms"] < 7000
@@ -136,7 +141,7 @@ def test_slow_request(standins, capsys):
     assert [a["message"] for a in result["alerts"]] == [
         "1 requests slower than 5000 ms (threshold 0); most frequent: GET /api/_fault/slow slow (1)"]
     # Slow is more than the threshold.
-    assert scan(capsys, container=standin.container, since="10m", slow_threshold_ms=7000)["slow_requests"] == 0
+    assert scan(capsys, container=standin.container, since="10min", slow_threshold_ms=7000)["slow_requests"] == 0
 
 
 def test_since_window_excludes_older_lines(standins, capsys):
@@ -158,3 +163,6 @@ def test_missing_container_fails_and_says_which(docker_engine, capsys):
     result = scan(capsys, container="no-such-milos-container-logscan")
     assert result["failed"] is True
     assert result["msg"] == "container 'no-such-milos-container-logscan' does not exist on unix:///var/run/docker.sock"
+    reported = scan(capsys, container="no-such-milos-container-logscan", fail_on_alert=False)
+    assert "failed" not in reported and reported["item"]["status"] == "fail"
+    assert reported["item"]["summary"] == result["msg"]

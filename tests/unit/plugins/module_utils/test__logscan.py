@@ -10,7 +10,17 @@ import tracemalloc
 import pytest
 
 from ansible_collections.milos_shop.ops.plugins.module_utils import _logscan
-from ansible_collections.milos_shop.ops.plugins.module_utils._logscan import LogScan, alerts_for, request_signature, signature
+from ansible_collections.milos_shop.ops.plugins.module_utils import _checklist
+from ansible_collections.milos_shop.ops.plugins.module_utils._logscan import (
+    LogScan,
+    alerts_for,
+    error_item,
+    finish,
+    item_title,
+    judge,
+    request_signature,
+    signature,
+)
 
 # Docker's timestamps=True prefix (RFC 3339, nanoseconds) and the stand-in's own time and level.
 DOCKER_TS = "2026-11-28T10:00:00.123456789Z"
@@ -379,7 +389,7 @@ def test_alerts_over_thresholds(max_errors, max_5xx, max_slow, kinds):
 
 def test_alert_messages_name_the_worst_signature():
     alerts = {a["kind"]: a for a in alerts_for(alerting_result(), 0, 0, 0)}
-    assert alerts["errors"] == {"kind": "errors", "value": 4,
+    assert alerts["errors"] == {"kind": "errors", "severity": "warn", "value": 4, "threshold": 0,
                                 "message": "4 error lines (threshold 0); most frequent: order <n> failed (3)"}
     assert alerts["5xx"]["message"] == "2 5xx responses (threshold 0); most frequent: GET /api/services 500 (2)"
     assert alerts["slow"]["message"] == "5 requests slower than 5000 ms (threshold 0); most frequent: GET /api/orders/:id slow (5)"
@@ -389,3 +399,47 @@ def test_alert_message_without_groups():
     result = alerting_result()
     result["top_errors"] = []  # as with top=0
     assert alerts_for(result, 0, 100, 100)[0]["message"] == "4 error lines (threshold 0)"
+
+
+# -- the verdict ------------------------------------------------------------------------
+
+WINDOW = {"since": "2026-11-27T12:00:00+00:00", "until": "2026-11-28T12:00:00+00:00"}
+
+
+@pytest.mark.parametrize("max_errors, max_5xx, max_slow, status, kinds", [
+    (100, 100, 100, "pass", []),
+    (4, 2, 5, "pass", []),  # at each threshold: no alert
+    (3, 2, 5, "warn", ["errors"]),
+    (4, 1, 5, "warn", ["5xx"]),
+    (4, 2, 4, "warn", ["slow"]),
+    (0, 0, 0, "warn", ["errors", "5xx", "slow"]),
+])
+def test_judge_statuses_and_thresholds(max_errors, max_5xx, max_slow, status, kinds):
+    result = finish(alerting_result(), dict(WINDOW), max_errors, max_5xx, max_slow)
+    item = judge(result)
+    assert _checklist.validate(item) is item and item["id"] == "logs"
+    assert item["status"] == status and [a["kind"] for a in item["alerts"]] == kinds
+    limits = {"errors": max_errors, "5xx": max_5xx, "slow": max_slow}
+    assert all(a["severity"] == "warn" and a["threshold"] == limits[a["kind"]] for a in item["alerts"])
+    assert item["summary"] == result["msg"]
+    assert set(item["evidence"]) == {"lines", "error_lines", "status_5xx", "slow_requests", "unparsed_lines", "top_errors",
+                                     "top_5xx", "top_slow", "alerts", "window"}
+
+
+def test_judge_summary_without_alerts():
+    result = finish(alerting_result(), dict(WINDOW), 100, 100, 100)
+    assert judge(result)["summary"] == "%d lines since %s: 4 errors, 2 5xx, 5 slow requests" % (result["lines"], WINDOW["since"])
+
+
+@pytest.mark.parametrize("since, title", [
+    ("24h", "Errors in the last 24 h (docker-compose logs | grep -i error)"),
+    ("90min", "Errors in the last 90 min (docker-compose logs | grep -i error)"),
+    ("1d12h", "Errors in the last 1d12h (docker-compose logs | grep -i error)"),
+])
+def test_item_title_names_the_window(since, title):
+    assert item_title(since) == title
+
+
+def test_error_item_is_a_fail():
+    item = error_item("container 'x' does not exist on unix:///var/run/docker.sock", WINDOW)
+    assert item["status"] == "fail" and item["alerts"][0]["kind"] == "check_error" and item["evidence"]["window"] == WINDOW

@@ -13,6 +13,9 @@ import yaml
 
 from ansible.module_utils._internal import _traceback
 
+from ansible_collections.milos_shop.ops.plugins.doc_fragments import _checklist as checklist_fragment
+from ansible_collections.milos_shop.ops.plugins.doc_fragments import _docker as docker_fragment
+from ansible_collections.milos_shop.ops.plugins.module_utils import _docker
 from ansible_collections.milos_shop.ops.plugins.modules import log_scan
 from tests.helpers.module_harness import result_of, run_main
 
@@ -73,6 +76,10 @@ def test_healthy_log_passes_and_changes_nothing(fake_docker, capsys):
     assert result["lines"] == 3 and result["requests"] == 2 and result["error_lines"] == 0 and result["status_5xx"] == 0
     assert result["first_line_at"] == "2026-11-28T10:00:01.000000001Z" and result["last_line_at"] == "2026-11-28T10:00:03.000000001Z"
     assert result["msg"].startswith("3 lines since ") and result["msg"].endswith(": 0 errors, 0 5xx, 0 slow requests")
+    item = result["item"]
+    assert (item["id"], item["status"], item["summary"]) == ("logs", "pass", result["msg"])
+    assert item["title"] == "Errors in the last 24 h (docker-compose logs | grep -i error)"
+    assert item["evidence"]["lines"] == 3 and item["evidence"]["top_errors"] == [] and item["evidence"]["window"] == result["window"]
 
     init, logs = fake_docker.calls
     assert init == ("init", {"base_url": "unix:///var/run/docker.sock", "version": "auto", "timeout": 120})
@@ -95,8 +102,9 @@ def test_check_mode_gives_the_same_result(fake_docker, capsys):
     assert not run_module(args, check_mode=True)
     checked = result_of(capsys)
     for result in (normal, checked):
-        del result["window"]  # the time of the run
+        del result["window"], result["item"]["evidence"]["window"]  # the time of the run
     assert checked == normal
+    assert checked["item"]["status"] == "warn"
     assert checked["changed"] is False
 
 
@@ -142,7 +150,8 @@ def test_lines_may_span_chunks(fake_docker, capsys):
     assert result["max_latency_ms"] == 6004.0
 
 
-@pytest.mark.parametrize("since, seconds", [("90s", 90), ("15m", 900), ("2h", 7200), ("7d", 604800), (" 3 h ", 10800)])
+@pytest.mark.parametrize("since, seconds", [("90s", 90), ("15min", 900), ("2h", 7200), ("7d", 604800), (" 3h ", 10800),
+                                            ("1d12h", 129600), ("90", 90), ("1w", 604800)])
 def test_since_windows(fake_docker, capsys, since, seconds):
     assert not run_module(dict(since=since))
     result_of(capsys)
@@ -158,9 +167,13 @@ def test_a_window_longer_than_the_epoch_reads_everything(fake_docker, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (dict(since="24"), "since must be a positive number with a unit s, m, h or d (like 24h), got '24'"),
-    (dict(since="0h"), "since must be a positive number with a unit s, m, h or d (like 24h), got '0h'"),
-    (dict(since="x"), "since must be a positive number with a unit s, m, h or d (like 24h), got 'x'"),
+    # One duration grammar for the collection: a bare m is refused (write min).
+    (dict(since="90m"), "since: the unit m is ambiguous; write min for minutes"),
+    (dict(since="0h"), "since: expected a positive duration, got '0h'"),
+    (dict(since="0"), "since: expected a positive duration, got '0'"),
+    (dict(since="x"), "since: expected a duration made of <number><unit> parts"),
+    (dict(since="1mo"), "since: years and months have no fixed length"),
+    (dict(since="3 h"), "got '3 h'"),
     (dict(since="-1h"), "got '-1h'"),
     (dict(since="1.5h"), "got '1.5h'"),
     (dict(slow_threshold_ms=-1), "slow_threshold_ms must be 0 or more, got -1"),
@@ -186,6 +199,18 @@ def test_missing_container_is_named(fake_docker, capsys):
     result = result_of(capsys)
     assert result["msg"] == "container 'nope' does not exist on tcp://127.0.0.1:2375"
     assert set(result["window"]) == {"since", "until"}
+    assert result["item"]["status"] == "fail" and result["item"]["summary"] == result["msg"]
+
+
+def test_missing_container_with_fail_on_alert_false_is_a_fail_item(fake_docker, capsys):
+    fake_docker.error = docker.errors.NotFound("No such container: nope")
+    assert not run_module(dict(container="nope", fail_on_alert=False, item_id="l", item_title="Logs"))
+    result = result_of(capsys)
+    assert result["ok"] is False and result["changed"] is False and "failed" not in result
+    item = result["item"]
+    assert (item["id"], item["title"], item["status"]) == ("l", "Logs", "fail")
+    assert item["summary"] == "container 'nope' does not exist on unix:///var/run/docker.sock"
+    assert [a["kind"] for a in item["alerts"]] == ["check_error"]
 
 
 def test_docker_errors_are_reported(fake_docker, capsys, monkeypatch):
@@ -215,8 +240,8 @@ def test_an_error_in_the_stream_carries_the_traceback(fake_docker, capsys, monke
 
 
 def test_without_the_docker_library(monkeypatch, capsys):
-    monkeypatch.setattr(log_scan, "HAS_DOCKER", False)
-    monkeypatch.setattr(log_scan, "DOCKER_IMPORT_ERROR", "Traceback: No module named 'docker'")
+    monkeypatch.setattr(_docker, "HAS_DOCKER", False)
+    monkeypatch.setattr(_docker, "DOCKER_IMPORT_ERROR", "Traceback: No module named 'docker'")
     assert run_module(dict())
     result = result_of(capsys)
     assert "Failed to import the required Python library (docker)" in result["msg"]
@@ -231,14 +256,18 @@ def test_parse_window():
 def test_documentation_matches_the_argument_spec():
     """A local stand-in for validate-modules' docs/argspec comparison."""
     doc = yaml.safe_load(log_scan.DOCUMENTATION)
+    options = dict(doc["options"])
+    for fragment in (checklist_fragment, docker_fragment):
+        options.update(yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"])
     spec = log_scan.argument_spec()
-    assert set(doc["options"]) == set(spec)
+    assert set(options) == set(spec)
     for name, arg in spec.items():
-        option = doc["options"][name]
+        option = options[name]
         assert option["type"] == arg["type"], name
         assert option.get("default") == arg.get("default"), name
         assert option.get("choices") == arg.get("choices"), name
     returned = yaml.safe_load(log_scan.RETURN)
     assert {"ok", "msg", "alerts", "window", "lines", "requests", "error_lines", "status_5xx", "slow_requests", "top_errors",
-            "top_5xx", "top_slow", "first_line_at", "last_line_at", "distinct_error_signatures", "signature_overflow"} <= set(returned)
+            "top_5xx", "top_slow", "first_line_at", "last_line_at", "distinct_error_signatures", "signature_overflow",
+            "item"} <= set(returned)
     yaml.safe_load(log_scan.EXAMPLES)
