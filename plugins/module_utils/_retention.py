@@ -34,6 +34,11 @@ from ansible_collections.milos_shop.ops.plugins.module_utils._duration import (
     grammar_error,
     parse_duration as _parse_duration,
 )
+from ansible_collections.milos_shop.ops.plugins.module_utils._files import (
+    Deadline,
+    DeadlineExceeded,
+    DirectoryLock,
+)
 from ansible_collections.milos_shop.ops.plugins.module_utils._manifest import (
     MANIFEST_SUFFIX,
     newest_verifying,
@@ -466,7 +471,35 @@ def _lines(names):
     return ''.join(name + '\n' for name in names)
 
 
-def prune(path, policy, names, tz=UTC, check_mode=False, diff=False, now=None):
+DEFAULT_LOCK_TIMEOUT_S = 600
+
+
+def prune(path, policy, names, tz=UTC, check_mode=False, diff=False, now=None, lock_timeout=DEFAULT_LOCK_TIMEOUT_S):
+    """Apply ``policy`` to ``path`` holding a shared lock on the directory; see :func:`prune_locked`.
+
+    sqlite_backup holds the directory's lock (exclusive) while it backs up and
+    publishes, so retention never sees a backup without its manifest half way
+    through publishing; retention runs side by side with each other. The wait
+    is bounded by lock_timeout seconds (0: as long as it takes).
+    """
+    lock = None
+    if isinstance(path, str) and os.path.isdir(path):
+        lock = DirectoryLock(path, shared=True)
+        try:
+            lock.acquire(Deadline(lock_timeout) if lock_timeout else None, 'lock')
+        except DeadlineExceeded:
+            raise RetentionError('lock_timeout: a backup into %r held its lock for more than %s s; nothing was deleted. '
+                                 'Raise lock_timeout or run retention after the backup' % (path, lock_timeout))
+        except OSError as exc:
+            raise RetentionError('path: cannot open the backup directory %r: %s' % (path, exc))
+    try:
+        return prune_locked(path, policy, names, tz=tz, check_mode=check_mode, diff=diff, now=now)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def prune_locked(path, policy, names, tz=UTC, check_mode=False, diff=False, now=None):
     """Apply ``policy`` to the backups in ``path``; delete what it drops unless in check mode.
 
     Returns the module result: changed, kept, deleted, ignored,

@@ -160,6 +160,14 @@ options:
         V(1mo) is 3 March, or 2 March in a leap year); hours, minutes and seconds are exact.
       - Not set, or a zero duration such as V(0d), turns the rule off.
     type: str
+  lock_timeout:
+    description:
+      - The most seconds to wait while a backup into O(path) holds the directory's lock. M(milos_shop.ops.sqlite_backup)
+        holds it (exclusive) while it backs up and publishes; this module takes it shared, so it never sees a backup
+        whose manifest is not published yet, and two prunes can run side by side.
+      - When the wait is longer, the task fails and nothing is deleted. V(0) waits as long as it takes.
+    type: float
+    default: 600
 notes:
   - The time of a backup comes from its name, not from the file's modification time, unless O(time_source=mtime).
   - Scanning uses one directory listing; a run over 10,000 backups takes a fraction of a second.
@@ -339,6 +347,7 @@ ARGUMENT_SPEC = dict(
     keep_monthly=dict(type='int', default=12),
     keep_yearly=dict(type='int', default=0),
     keep_within=dict(type='str'),
+    lock_timeout=dict(type='float', default=600),
 )
 
 
@@ -365,7 +374,10 @@ def run_module(module):
         time_source=params['time_source'],
     )
     tz = get_timezone(params['timezone'])
-    return prune(params['path'], policy, names, tz=tz, check_mode=module.check_mode, diff=module._diff)
+    if params['lock_timeout'] < 0:
+        raise RetentionError('lock_timeout: expected 0 or more seconds, got %r' % (params['lock_timeout'],))
+    return prune(params['path'], policy, names, tz=tz, check_mode=module.check_mode, diff=module._diff,
+                 lock_timeout=params['lock_timeout'])
 
 
 def main():

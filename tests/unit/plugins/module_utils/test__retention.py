@@ -868,3 +868,34 @@ def test_a_newer_backup_without_a_manifest_is_not_rotten(tmp_path):
     result = run(tmp_path, check_mode=True, last=1, daily=0, weekly=0, monthly=0)
     assert result['rotten'] == [] and result['newest_verified'] == str(good)
     assert [item['path'] for item in result['kept']] == [str(unverified), str(good)]
+
+
+# ---------------------------------------------------------------------------
+# Issue 8 point 3: retention does not run while a backup holds the directory
+# ---------------------------------------------------------------------------
+
+HOLD_LOCK = (
+    "import fcntl, os, sys\n"
+    "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+    "print('held', flush=True)\n"
+    "sys.stdin.readline()\n"
+)
+
+
+def test_waits_for_a_backup_holding_the_directory(tmp_path):
+    import subprocess
+    import sys
+    for day in (1, 2, 3):
+        make_backup(tmp_path, '2024-01-%02d 03:00' % day)
+    proc = subprocess.Popen([sys.executable, '-c', HOLD_LOCK, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == 'held'
+        with pytest.raises(RetentionError) as err:
+            prune(str(tmp_path), Policy(last=1), BackupNames(), lock_timeout=0.3)
+        assert str(err.value).startswith('lock_timeout: a backup into %r held its lock for more than 0.3 s; nothing was deleted' % str(tmp_path))
+        assert len(listing(tmp_path)) == 6
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+    assert len(prune(str(tmp_path), Policy(last=1), BackupNames(), lock_timeout=5)['deleted']) == 2

@@ -788,3 +788,55 @@ def test_bad_new_options_name_the_option(db, dest, kwargs, message):
     with pytest.raises(sb.BackupError) as info:
         backup(db, dest, check_mode=True, **kwargs)
     assert info.value.msg == message
+
+
+# -- concurrent runs into one directory (issue 8 point 3) ------------------------------------
+
+CONCURRENT = textwrap.dedent("""
+    import json, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
+    start = float(sys.argv[4])
+    while time.time() < start:
+        time.sleep(0.001)
+    try:
+        result = sb.take_backup(sys.argv[2], sys.argv[3], deadline=60)
+    except sb.BackupError as exc:
+        print(json.dumps({"error": exc.msg}))
+    else:
+        print(json.dumps({"path": result["path"], "sha256": result["sha256"], "lock_wait_s": result["lock_wait_s"]}))
+""")
+
+
+def test_four_concurrent_runs_each_publish_their_own_backup(db, dest):
+    collections = str(Path(sb.__file__).parents[5])
+    start = time.time() + 1.0
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, collections, str(db), str(dest), repr(start)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for dummy in range(4)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    assert [r for r in results if "error" in r] == []
+    paths = sorted(r["path"] for r in results)
+    assert len(set(paths)) == 4
+    assert sorted(os.listdir(dest)) == sorted([os.path.basename(p) for p in paths] + [os.path.basename(p) + ".manifest.json" for p in paths])
+    for r in results:
+        assert sb.verify_backup(r["path"])["ok"]
+        assert json.loads(Path(r["path"] + ".manifest.json").read_text())["sha256"] == r["sha256"]
+    assert max(r["lock_wait_s"] for r in results) > 0  # they took turns
+
+
+def test_a_second_run_in_the_same_second_waits_for_the_next(db, dest):
+    moments = [NOW, NOW + datetime.timedelta(seconds=1)]
+    slept = []
+
+    def now():
+        return moments.pop(0) if len(moments) > 1 else moments[0]
+
+    first = backup(db, dest)
+    second = sb.take_backup(str(db), str(dest), now=now, sleep=slept.append)
+    assert os.path.basename(first["path"]) == NAME + ".db.gz"
+    assert os.path.basename(second["path"]) == "milos_shop_backup_2026-11-28T15-55-50.db.gz"
+    assert len(slept) == 1 and 0.8 < slept[0] < 0.9
