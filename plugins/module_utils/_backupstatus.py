@@ -195,9 +195,10 @@ def judge(directory, backups, found, max_age_s, now=None, backup_error=None, pre
     listed = [b for b in (backups or []) if b["has_file"]]
     newest = found["backup"]
     rotten = found["rotten"]
-    age_hours = None
+    age_hours = age_s = None
     if newest is not None:
-        age_hours = _hours((now - backup_time(newest, found["manifest"])).total_seconds())
+        age_s = (now - backup_time(newest, found["manifest"])).total_seconds()
+        age_hours = _hours(age_s)
     predicted = bool(predicted) and not backup_error
     evidence = {
         "directory": directory,
@@ -235,7 +236,7 @@ def judge(directory, backups, found, max_age_s, now=None, backup_error=None, pre
             alerts.append(alert("no_backup", "fail", sentence, value=len(rotten), threshold=1))
     else:
         sentence = "newest verified backup %s is %s h old" % (newest["name"], _fmt_hours(age_hours))
-        if age_hours > max_age_hours:
+        if age_s > max_age_s:
             sentence += " (older than %s h)" % _fmt_hours(max_age_hours)
             if not predicted:
                 alerts.append(alert("stale", "fail", sentence, value=age_hours, threshold=max_age_hours))

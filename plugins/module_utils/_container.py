@@ -81,7 +81,8 @@ def facts_of(inspect, name=None):
         "exit_code": state.get("ExitCode"),
         "oom_killed": bool(state.get("OOMKilled")),
         "image": config.get("Image"),
-        "mounts": [_mount(m) for m in inspect.get("Mounts") or []],
+        # Docker lists the mounts in no fixed order: by destination, so that two reads compare equal.
+        "mounts": sorted((_mount(m) for m in inspect.get("Mounts") or []), key=lambda m: str(m["destination"])),
     }
 
 

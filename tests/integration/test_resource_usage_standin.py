@@ -63,6 +63,10 @@ def test_container_stats_of_the_standin(shared_standin, capsys):
     # The data and backup directories are on one filesystem here: one entry naming both.
     assert [d["paths"] for d in result["disks"]] == [[str(standin.data_dir), str(standin.backup_dir)]]
     assert 0.0 <= result["cpu"]["used_percent"] <= 100.0 and result["memory"]["total_bytes"] > 0
+    item = result["item"]
+    assert item["id"] == "resources" and item["status"] == "pass", item
+    assert item["summary"].startswith("host memory ") and "; container %s CPU " % standin.container in item["summary"]
+    assert item["evidence"]["container"] == container
 
 
 def test_disk_threshold_below_current_use_alerts_through_ansible(shared_standin):
@@ -95,6 +99,7 @@ def test_stopped_container_is_an_alert(stopped, capsys):
     result = scan(capsys, **dict(CALM, paths=[str(standin.data_dir)], cpu_interval=0, container=standin.container, fail_on_alert=False))
     assert result["ok"] is False and result["container"]["running"] is False
     assert [a["message"] for a in result["alerts"]] == ["container %s is not running: no CPU or memory figures" % standin.container]
+    assert result["item"]["status"] == "warn" and result["item"]["alerts"][0]["kind"] == "container_down"
 
 
 def test_missing_container_fails_and_says_which(docker_engine, tmp_path, capsys):

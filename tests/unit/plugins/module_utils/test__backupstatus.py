@@ -315,3 +315,11 @@ def test_deep_check_that_cannot_run_is_a_note(tmp_path):
     assert found["deep_check"] == {"ran": False, "ok": None,
                                    "note": "not deep-checked: zstd is required to decompress, but it is not available"}
     assert found["backup"] is not None
+
+
+@pytest.mark.parametrize("age_s, max_age_s, status", [(5, 4, "fail"), (4, 4, "pass"), (3, 4, "pass"), (61, 60, "fail")])
+def test_the_age_is_compared_in_seconds_not_rounded_hours(tmp_path, age_s, max_age_s, status):
+    make_backup(tmp_path, age_s / 3600.0)
+    backups = list_backups(str(tmp_path), PREFIX)
+    item = judge(str(tmp_path), backups, find_newest(backups), max_age_s, NOW)
+    assert item["status"] == status

@@ -110,7 +110,7 @@ def test_an_unreadable_state_is_a_fail_that_says_why():
 def test_facts_never_hold_the_environment_or_the_command():
     facts = facts_of(inspect_doc(), "shop")
     assert "secret" not in repr(facts)
-    assert facts["name"] == "shop" and facts["mounts"][0] == {"type": "bind", "source": "/srv/shop/data",
+    assert facts["name"] == "shop" and facts["mounts"][1] == {"type": "bind", "source": "/srv/shop/data",
                                                               "destination": "/app/data", "rw": True}
 
 
