@@ -2,14 +2,22 @@
 
 Each instance is its own Compose project (unique project and container name,
 a free loopback port, its own data and backup directories in a temporary
-directory), so tests never touch the demo stack or each other.
+directory), so tests never touch the demo stack or each other, also when
+pytest-xdist runs them in several processes at once (see free_port()).
+
+Docker runs the stand-in's health check every MILOS_SHOP_HEALTH_INTERVAL
+(HEALTH_INTERVAL below, 2 s unless the environment says otherwise; the demo
+keeps 5 s), so `compose up --wait` returns about an interval after the start.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import http.client
 import json
 import os
+import random
 import shutil
 import socket
 import sqlite3
@@ -25,12 +33,63 @@ STANDIN_SRC = ROOT / "demo" / "milos-shop"
 APP_UID = 1000
 # Compose projects created in this process (checked for leftovers at the end of the run).
 PROJECTS: set[str] = set()
+# How often Docker runs the stand-in's health check in tests (the compose file's
+# MILOS_SHOP_HEALTH_INTERVAL; tests/conftest.py puts it in the environment too,
+# so stacks that roles and Molecule start get it as well).
+HEALTH_INTERVAL = os.environ.get("MILOS_SHOP_HEALTH_INTERVAL") or "2s"
+
+# Ports handed out by free_port(), each with its lock file held open by this process.
+_RESERVED: dict[int, object] = {}
+PORT_LOCK_DIR = Path(os.environ.get("MILOS_TEST_PORT_LOCK_DIR", "/tmp/milos-shop-ops-test-ports"))
+
+
+def _port_range() -> range:
+    """Ports below the kernel's ephemeral range: no outgoing connection takes one meanwhile."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(20000, low) if low > 21000 else range(10000, 20000)
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that is free now and that no other test process will pick.
+
+    A port the kernel hands out for port 0 may be handed out again to another
+    process (another xdist worker, another run on this machine) before Docker
+    binds it, and an outgoing connection may take it as its source port. So pick
+    from below the ephemeral range, and reserve each port with an flock on a file
+    in PORT_LOCK_DIR, held for this process's lifetime: every process that uses
+    this function skips ports another one holds, and the lock goes with the
+    process, however it ends.
+    """
+    PORT_LOCK_DIR.mkdir(mode=0o1777, parents=True, exist_ok=True)
+    candidates = _port_range()
+    for _ in range(500):
+        port = random.choice(candidates)
+        if port in _RESERVED:
+            continue
+        lock = open(PORT_LOCK_DIR / str(port), "a", encoding="ascii")  # noqa: SIM115 (held open on purpose)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                lock.close()
+                continue
+        _RESERVED[port] = lock
+        return port
+    raise RuntimeError(f"no free loopback port found in {candidates}")
+
+
+def _port_taken(err: subprocess.CalledProcessError) -> bool:
+    text = f"{err.stdout or ''}{err.stderr or ''}".lower()
+    return "port is already allocated" in text or "address already in use" in text or \
+        os.strerror(errno.EADDRINUSE).lower() in text
 
 
 class Standin:
@@ -76,6 +135,7 @@ class Standin:
             "MILOS_SHOP_PORT": str(self.port),
             "MILOS_SHOP_DATA_DIR": str(self.data_dir),
             "MILOS_SHOP_BACKUP_DIR": str(self.backup_dir),
+            "MILOS_SHOP_HEALTH_INTERVAL": HEALTH_INTERVAL,
             **self.app_env,
         }
         env_file = self.project_dir / ".env"
@@ -90,7 +150,18 @@ class Standin:
         )
 
     def up(self, wait: bool = True) -> "Standin":
-        self.compose("up", "-d", *(["--wait", "--wait-timeout", "90"] if wait else []))
+        for attempt in range(3):
+            try:
+                self.compose("up", "-d", *(["--wait", "--wait-timeout", "90"] if wait else []))
+                return self
+            except subprocess.CalledProcessError as err:
+                # Something outside the tests' reservations took the port meanwhile: take another.
+                if attempt == 2 or not _port_taken(err):
+                    raise
+                self.compose("down", "-v", "--remove-orphans", "-t", "0", check=False)
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+                self.write_env()
         return self
 
     def destroy(self) -> None:

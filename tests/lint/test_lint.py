@@ -1,4 +1,8 @@
-"""Lint as part of the suite: ansible-lint (production), yamllint, ansible-test sanity."""
+"""Lint as part of the suite: ansible-lint (production), yamllint, ansible-test sanity, antsibull-docs.
+
+All on one pytest-xdist worker, one after another (xdist_group "lint"): they are
+CPU-heavy, and sanity and antsibull-docs share the collection copy in .cache/sanity.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SANITY_ROOT = ROOT / ".cache" / "sanity" / "ansible_collections" / "milos_shop" / "ops"
 
-pytestmark = pytest.mark.lint
+pytestmark = [pytest.mark.lint, pytest.mark.xdist_group("lint")]
 
 
 def run(cmd, cwd=ROOT, timeout=900, env=None):
@@ -81,6 +85,7 @@ def _install_offline_get_pip() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_ansible_test_sanity():
     _sync_collection_copy()
     _install_offline_get_pip()
@@ -94,3 +99,11 @@ def test_ansible_test_sanity():
     assert "All targets skipped" not in out, out[-5000:]
     for test in ("validate-modules", "pylint", "pep8", "yamllint", "ansible-doc", "import"):
         assert re.search(rf"Running sanity test ['\"]{test}['\"]", out), f"sanity test {test} did not run:\n{out[-3000:]}"
+
+
+def test_antsibull_docs_lint_collection_docs():
+    """Plugin and role docs as the Ansible docsite would render them (schema, markup, references)."""
+    _sync_collection_copy()
+    rc, out = run([str(BIN / "antsibull-docs"), "lint-collection-docs", "--plugin-docs", str(SANITY_ROOT)],
+                  cwd=SANITY_ROOT, timeout=600)
+    assert rc == 0, out.replace(str(SANITY_ROOT) + "/", "")

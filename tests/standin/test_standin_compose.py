@@ -7,11 +7,15 @@ its secret (SENTRY_DSN) stays out of the logs.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import time
 
 import pytest
 
-from tests.helpers.standin import Standin, wait_http
+from tests.helpers.standin import HEALTH_INTERVAL, STANDIN_SRC, Standin, wait_http
 
 pytestmark = pytest.mark.docker
 
@@ -59,7 +63,8 @@ def test_healthcheck_is_present_and_healthy(shared_standin):
     info = shared_standin.inspect()
     check = info["Config"]["Healthcheck"]
     assert check["Test"] == ["CMD", "/usr/local/bin/node", "/app/dist/healthcheck.js"]
-    assert check["Interval"] == 5 * 10**9
+    # The tests' interval (MILOS_SHOP_HEALTH_INTERVAL); the demo's is 5 s (below).
+    assert check["Interval"] == seconds(HEALTH_INTERVAL) * 10**9
     assert check["Timeout"] == 4 * 10**9
     assert check["Retries"] == 3
     health = info["State"]["Health"]
@@ -68,6 +73,22 @@ def test_healthcheck_is_present_and_healthy(shared_standin):
     assert health["Log"] and health["Log"][-1]["ExitCode"] == 0
     # The probe is what an operator would run by hand, and it passes.
     assert shared_standin.exec("/usr/local/bin/node", "/app/dist/healthcheck.js", check=False).returncode == 0
+
+
+def seconds(duration: str) -> int:
+    assert duration.endswith("s") and duration[:-1].isdigit(), duration
+    return int(duration[:-1])
+
+
+@pytest.mark.parametrize(("env", "interval"), [({}, "5s"), ({"MILOS_SHOP_HEALTH_INTERVAL": "1s"}, "1s")])
+def test_health_interval_is_five_seconds_unless_the_environment_says(tmp_path, env, interval):
+    """The demo (and production) keep the image's 5 s; tests shorten it through the environment."""
+    shutil.copy(STANDIN_SRC / "docker-compose.yml", tmp_path)
+    (tmp_path / ".env").write_text("")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MILOS_SHOP_")}
+    out = subprocess.run(["docker", "compose", "config", "--format", "json"], cwd=tmp_path, env={**clean, **env},
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["services"]["milos-shop"]["healthcheck"] == {"interval": interval}
 
 
 def test_runs_as_non_root_uid_1000(shared_standin):
