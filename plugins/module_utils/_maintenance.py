@@ -23,6 +23,7 @@ from __future__ import annotations
 import binascii
 import datetime
 import errno
+import fcntl
 import json
 import os
 import socket
@@ -249,10 +250,9 @@ class _DirLock(object):
 
     def __enter__(self):
         try:
-            import fcntl  # pylint: disable=import-outside-toplevel
             self.fd = os.open(self.directory, os.O_RDONLY)
             fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except (ImportError, OSError):
+        except OSError:
             if self.fd is not None:
                 os.close(self.fd)
             self.fd = None

@@ -29,7 +29,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Check mode reports whether the window would be opened or closed (RV(changed)), the marker that would be written
+      - Check mode reports whether the window would be opened or closed (C(changed)), the marker that would be written
         (RV(window)), and fails as a real run would when another window is active; nothing is written or removed.
       - With O(state=open) and no O(token), the RV(token) returned in check mode is a new random one that no marker holds.
   diff_mode:
@@ -42,7 +42,7 @@ attributes:
       - O(state=closed) and O(state=read) are idempotent.
       - O(state=open) writes a new window each time. Opening again with the O(token) of the active window renews it (the
         same C(since) and C(token), C(until) moved to now plus O(duration), the new C(by), C(reason) and C(pid)); it
-        reports RV(changed=true) whenever the marker changes, which it does as soon as time has moved on by a second.
+        reports C(changed=true) whenever the marker changes, which it does as soon as time has moved on by a second.
         Opening again without the token fails, as any second window does.
 options:
   path:
@@ -55,7 +55,7 @@ options:
     description:
       - V(open) writes the marker. It fails when an active marker of another O(token) is there, unless O(force=true);
         an expired marker (or one that cannot be read) is replaced, and RV(replaced_expired) says so.
-      - V(closed) removes the marker. With O(token), a marker of another token is left in place (RV(changed=false)).
+      - V(closed) removes the marker. With O(token), a marker of another token is left in place (C(changed=false)).
       - V(read) changes nothing and returns the marker (RV(window)) and its state (RV(window_state)).
     type: str
     choices:

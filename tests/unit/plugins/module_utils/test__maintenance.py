@@ -408,3 +408,27 @@ def test_checks_honour_the_window_that_open_wrote(path, now, state):
         assert result[0]["alerts"] == []
     else:
         assert [item["status"] for item in result] == ["fail", "warn"]
+
+
+def test_two_opens_at_once_one_wins(path):
+    import threading
+
+    os.makedirs(os.path.dirname(path))
+    barrier = threading.Barrier(8)
+    outcomes = []
+
+    def contender(number):
+        barrier.wait()
+        try:
+            outcomes.append(("opened", opened(path, token="step-%d" % number)["token"]))
+        except m.MaintenanceError as exc:
+            outcomes.append(("refused", exc.msg))
+
+    threads = [threading.Thread(target=contender, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [token for outcome, token in outcomes if outcome == "opened"]
+    assert len(winners) == 1 and len(outcomes) == 8
+    assert marker(path)["token"] == winners[0]

@@ -10,6 +10,7 @@ import stat
 
 import pytest
 import yaml
+from ansible.module_utils._internal import _traceback
 
 from ansible_collections.milos_shop.ops.plugins.modules import maintenance_window
 from tests.helpers.module_harness import result_of, run_main
@@ -212,6 +213,18 @@ def test_write_error_fails_with_the_path(tmp_path, capsys):
     result = result_of(capsys)
     assert result["failed"] is True
     assert result["msg"].startswith("could not write the maintenance marker %r: " % path)
+
+
+def test_unexpected_error_carries_the_traceback(path, capsys, monkeypatch):
+    def boom(params, check_mode=False):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(maintenance_window, "run", boom)
+    monkeypatch.setattr(_traceback, "_module_tracebacks_enabled_events", None)
+    assert run_module(dict(path=path, _ansible_tracebacks_for=["error"]))
+    result = result_of(capsys)
+    assert result["msg"] == "maintenance_window failed unexpectedly: boom"
+    assert "Traceback" in result["exception"] and "RuntimeError" in result["exception"]
 
 
 def test_docs_match_the_argument_spec():
