@@ -28,8 +28,8 @@ goal of issue 7 (at most 6 CPU-seconds per host).
 --full adds the older measurements of the working tree (pipelining on/off,
 trivial-play baselines, each module call alone): several more minutes.
 
-    python benchmarks/daily_bench.py                        # about 4 minutes; Docker and the stand-in image
-    python benchmarks/daily_bench.py --hosts 1,3 --note "interim: ..."
+    python benchmarks/daily_bench.py                        # 4 minutes on a loaded 2-core machine; Docker, the stand-in image
+    python benchmarks/daily_bench.py --hosts 1,3 --note "interim: ..."   # also 3 hosts: 10 minutes loaded
     python benchmarks/daily_bench.py --after-ref HEAD       # AFTER = the last commit, not the working tree
     python benchmarks/daily_bench.py --quick --results-dir /tmp/r   # no stand-in: the disk item only, seconds
 """
@@ -42,6 +42,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1119,6 +1120,12 @@ def full_markdown(result):
 
 # -- the run -----------------------------------------------------------------------------
 
+def command_line():
+    """The command, quoted for a shell (_common.command_line() does not quote --note's spaces)."""
+    return " ".join([os.path.relpath(sys.argv[0], ROOT) if os.path.isabs(sys.argv[0]) else sys.argv[0]]
+                    + [shlex.quote(a) for a in sys.argv[1:]])
+
+
 def hosts_list(text):
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -1226,7 +1233,7 @@ def run(args):
         return collections.OrderedDict([
             ("benchmark", NAME),
             ("date", _common.now_iso()),
-            ("command", _common.command_line()),
+            ("command", command_line()),
             ("note", args.note),
             ("machine", info),
             ("load_average_end", load_end),
@@ -1266,10 +1273,12 @@ COMPARE_NOTES = [
     "Counting: one extra run per side and host count (not timed; also the warm-up, so that every timed run finds a "
     "backup directory and a report from before) with -vvv and a callback of the bench's own (milos_bench_count, aggregate). "
     "tasks = task results per host, skipped ones included (a skipped task costs its templating too); the recap's ok + "
-    "failed + skipped + unreachable is shown beside it (recap_tasks_per_host; the recap's ok already counts changed, and it "
-    "counts a file loaded by include_tasks once more). module tasks = task results not skipped whose action is not controller-only. module "
-    "calls = module executions on the target: the 'Using module file' lines of -vvv (one per module process: loop items "
-    "each, and a template/copy task's stat and copy/file calls).",
+    "failed + skipped + unreachable per host is recap_tasks_per_host in the JSON (ok already counts changed: ok + changed "
+    "would count a changed task twice). module tasks = task results not skipped whose action is not controller-only (an "
+    "action plugin of the collection, such as milos_shop.ops.checklist_report, counts as one even where it runs no module "
+    "on the target). module calls = module executions on the target, exact: the 'Using module file' lines of -vvv (one "
+    "per module process: each loop item, and each stat, copy or file call that a template, copy or collection action "
+    "plugin makes).",
     "Controller-only actions (not a module call): set_fact, debug, assert, fail, include_role, include_tasks, import_role, "
     "import_tasks, validate_argument_spec, set_stats, meta, include_vars, add_host, group_by, pause (all ansible.builtin).",
     "BEFORE is exported with git archive (the repository is not touched) and gets an inventory with the old variable "
