@@ -23,6 +23,8 @@ def checklist_worst(value, empty="fail"):
     """The worst status of a list of items or statuses (fail, warn, skip, pass); ``empty`` for none."""
     if not isinstance(value, list):
         raise AnsibleFilterError("checklist_worst expects a list of items or statuses, got %s" % type(value).__name__)
+    if empty not in _checklist.RANK:
+        raise AnsibleFilterError("checklist_worst: empty must be one of %s, got %r" % (", ".join(_checklist.STATUSES), empty))
     for entry in value:
         status = entry.get("status") if isinstance(entry, dict) else entry
         if status not in _checklist.RANK:
@@ -58,6 +60,9 @@ def checklist_record(results, titles=None):
         raise AnsibleFilterError("checklist_record expects a mapping of item id to registered result, got %s"
                                  % type(results).__name__)
     titles = titles or {}
+    if not isinstance(titles, dict):
+        raise AnsibleFilterError("checklist_record expects titles as a mapping of item id to title, got %s"
+                                 % type(titles).__name__)
     items = []
     for item_id, result in results.items():
         if result is None:
@@ -71,7 +76,7 @@ def checklist_record(results, titles=None):
             except _checklist.ChecklistError as exc:
                 raise AnsibleFilterError("checklist_record: %s" % exc)
         elif result.get("skipped"):
-            reason = result.get("skip_reason") or "skipped"
+            reason = result.get("skip_reason") or result.get("msg") or "skipped"
             items.append(_checklist.skip_item(item_id, title, "not checked: %s" % reason))
         else:
             message = result.get("msg") or "the check returned no item"
@@ -85,6 +90,8 @@ def checklist_window(value, window=None, exempt=None):
     if window is not None and not isinstance(window, dict):
         raise AnsibleFilterError("checklist_window expects the window as a mapping {by, reason, since, until}, got %r"
                                  % (window,))
+    if isinstance(exempt, str):
+        exempt = [exempt]
     kwargs = {} if exempt is None else {"exempt": tuple(exempt)}
     return _checklist.apply_window(items, window or None, **kwargs)
 

@@ -54,6 +54,8 @@ def make_item(item_id, title, status=None, summary="", evidence=None, alerts=Non
     alerts = list(alerts or [])
     if status is None:
         status = status_of(alerts)
+    if evidence is not None and not isinstance(evidence, dict):
+        raise ChecklistError("checklist item %r: evidence must be a dict, got %r" % (item_id, evidence))
     item = {"id": item_id, "title": title, "status": status, "summary": summary,
             "evidence": dict(evidence or {}), "alerts": alerts}
     validate(item)
@@ -81,7 +83,7 @@ def validate(item):
     if item["status"] not in RANK:
         raise ChecklistError("checklist item %r: status must be one of %s, got %r"
                              % (item["id"], ", ".join(STATUSES), item["status"]))
-    if item["status"] == "skip" and not str(item["summary"]).strip():
+    if item["status"] == "skip" and (item["summary"] is None or not str(item["summary"]).strip()):
         raise ChecklistError("checklist item %r is skipped without a reason" % (item["id"],))
     if not isinstance(item["evidence"], dict):
         raise ChecklistError("checklist item %r: evidence must be a dict" % (item["id"],))
@@ -156,10 +158,12 @@ def window_state(window, now=None):
     """``none``, ``active`` or ``expired`` for a maintenance marker ({by, reason, since, until}) or None."""
     if not window:
         return "none"
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if not isinstance(window, dict):
+        return "expired"
+    now = parse_time(now or datetime.datetime.now(datetime.timezone.utc))
     try:
         until = parse_time(window.get("until"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return "expired"
     return "active" if now < until else "expired"
 
@@ -181,6 +185,8 @@ def apply_window(items, window, now=None, exempt=("disk",)):
     state = window_state(window, now)
     if state == "none":
         return list(items)
+    if not isinstance(window, dict):
+        window = {"reason": "the maintenance marker is not a mapping: %r" % (window,)}
     who = window.get("by") or "someone"
     until = window.get("until") or "an unknown time"
     why = window.get("reason") or "no reason given"

@@ -201,32 +201,25 @@ def test_checklist_window_errors(window):
         f.checklist_window(ITEMS, window)
 
 
-# -- bugs found while writing these tests (strict xfail: they pass once fixed) -------
+# -- bugs found while writing these tests, fixed since -------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: checklist_window turns exempt='disk' into the tuple of its letters, "
-                                       "so disk is no longer exempt")
 def test_checklist_window_exempt_as_a_string():
     window = {"by": "milos", "reason": "restore", "until": future()}
     statuses = dict((i["id"], i["status"]) for i in f.checklist_window(ITEMS, window, "disk"))
     assert statuses["disk"] == "warn"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a step skipped by check mode has its reason in msg, not skip_reason; "
-                                       "checklist_record says only 'not checked: skipped'")
 def test_checklist_record_check_mode_skip_keeps_its_reason():
     result = f.checklist_record({"backup": {"skipped": True,
                                             "msg": "remote module (x) does not support check mode"}})
     assert result[0]["summary"] == "not checked: remote module (x) does not support check mode"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: checklist_record raises AttributeError, not AnsibleFilterError, for "
-                                       "titles that are not a mapping")
 def test_checklist_record_titles_not_a_mapping():
     with pytest.raises(AnsibleFilterError, match="titles"):
         f.checklist_record({"health": {"msg": "boom"}}, ["Health"])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: checklist_worst returns an unknown 'empty' as it is")
 def test_checklist_worst_unknown_empty():
     with pytest.raises(AnsibleFilterError, match="empty"):
         f.checklist_worst([], "ok")

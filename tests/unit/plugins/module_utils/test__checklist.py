@@ -388,34 +388,26 @@ def test_no_window_changes_nothing(window):
     assert result == items and result is not items
 
 
-# -- bugs found while writing these tests (strict xfail: they pass once fixed) -----
+# -- bugs found while writing these tests, fixed since -----------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: validate() takes str(None) == 'None' as a skip's reason")
 def test_skip_with_none_as_reason_fails():
     with pytest.raises(ChecklistError, match="skipped without a reason"):
         c.skip_item("backup", "Backup", None)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: window_state() compares a naive now with an aware until (TypeError)")
 def test_window_state_with_a_naive_now_is_utc():
     assert c.window_state(ACTIVE, NOW.replace(tzinfo=None)) == "active"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: window_state() lets OverflowError out of parse_time() for an until at "
-                                       "the end of datetime's range; a check must not die on a marker")
 def test_window_state_until_out_of_range_is_no_crash():
     assert c.window_state({"until": "9999-12-31T23:59:59-05:00"}, NOW) in ("active", "expired")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: window_state() and apply_window() raise AttributeError for a marker "
-                                       "that is not a mapping")
 @pytest.mark.parametrize("window", ["restore", ["restore"]])
 def test_window_that_is_not_a_mapping_is_expired(window):
     assert c.window_state(window, NOW) == "expired"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: make_item() calls dict() on evidence before validate() can say "
-                                       "'evidence must be a dict' (ValueError/TypeError instead of ChecklistError)")
 @pytest.mark.parametrize("evidence", ["used 91%", 91])
 def test_make_item_evidence_not_a_dict(evidence):
     with pytest.raises(ChecklistError, match="evidence must be a dict"):
