@@ -75,7 +75,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         mode = _mode(args["mode"], "mode")
         dir_mode = _mode(args["dir_mode"], "dir_mode")
         base = os.path.join(os.path.expanduser(args["dir"]), args["name"])

@@ -9,7 +9,8 @@ module: checklist_report
 short_description: Write a checklist run's report on the control node
 version_added: 0.2.0
 description:
-  - Writes the report of one host's checklist items (any run: daily, weekly, monthly, troubleshoot) as
+  - >-
+    Writes the report of one host's checklist items (any run, such as daily, weekly, monthly or troubleshoot) as
     C(<dir>/<name>/<host>/latest.md) (one line per item, problems first) and C(latest.json), with timestamped copies,
     or, with O(scope=summary), C(<dir>/<name>/summary.md) and C(summary.json) over the hosts of the play.
   - Runs on the control node as an action plugin (no module process per host). Files are written atomically.
@@ -37,12 +38,12 @@ options:
     required: true
   name:
     description:
-      - Name of the run (V(daily), V(weekly), ...): a subdirectory of O(dir).
+      - Name of the run (V(daily), V(weekly), ...), a subdirectory of O(dir).
     type: str
     required: true
   scope:
     description:
-      - V(host) writes the report of the current host from O(items); V(summary) writes the summary over O(hosts),
+      - V(host) writes the report of the current host from O(items). V(summary) writes the summary over O(hosts),
         reading each host's C(report_status) and C(report_problems).
     type: str
     default: host
@@ -61,7 +62,7 @@ options:
     default: []
   time:
     description:
-      - Time of the run (UTC, as in file names: C(YYYY-MM-DDTHH-MM-SSZ)); names the timestamped copies.
+      - Time of the run (UTC, as in file names, C(YYYY-MM-DDTHH-MM-SSZ)); it names the timestamped copies.
     type: str
     required: true
   history:

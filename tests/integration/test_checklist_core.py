@@ -45,7 +45,9 @@ def test_milos_shop_backup_dir_alone_moves_backup_retention_daily_and_restore(st
     backup = tasks["Back up the live SQLite database (online backup API, checked, atomic)"]
     assert Path(backup["path"]).parent == moved and Path(backup["path"]).exists()
     assert backup["src"] == str(standin.db_path), "the database was not found through the container's mounts"
-    assert tasks["Prune backups beyond the retention policy"]["path"] == str(moved)
+    retention = tasks["Prune backups beyond the retention policy"]
+    assert retention["invocation"]["module_args"]["path"] == str(moved)
+    assert retention["newest_verified"] == backup["path"]
     assert not any(standin.backup_dir.iterdir()), "a backup landed in the app's own backup directory"
 
     run = run_daily(inventory, tmp_path / "reports", "--tags", "daily_backup", "-e", "daily_backup_enabled=false")

@@ -172,7 +172,7 @@ def test_healthy_stack_passes_reports_and_stays_quiet(quick):
     assert md.startswith("# Daily check of shop: PASS")
     lines = [line for line in md.splitlines() if line.startswith("- ")]
     assert len(lines) == 6 and all(line.startswith("- PASS ") for line in lines), md
-    assert "0 failed, 0 warnings, 6 passed" in md
+    assert "0 failed, 0 warnings, 0 skipped, 6 passed" in md
 
     summary = run.summary()
     assert summary["status"] == "pass"
