@@ -31,6 +31,8 @@ notes:
     (values, thresholds, units); and C(alerts), a list with one entry per threshold crossed, each with C(kind),
     C(severity) (V(warn) or V(fail)), C(value), C(threshold) and C(message).
   - >-
-    The check only measures and judges: it never changes anything, and a bad status does not fail the task
-    (RV(item.status) tells). The roles record the items; the report and notify roles read nothing else.
+    The check only measures and judges: it never changes anything, and returns the same in check mode. A problem
+    found does not fail the task (the C(status) of RV(item) tells), except through the module's own C(fail_on_alert) option
+    where it has one; only options the check cannot work with fail it. The roles record the items; the report and
+    notify roles read nothing else.
 """

@@ -35,6 +35,10 @@ else:
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
+# The modules catch these through this file (``_docker.NotFound``), with or without the SDK.
+__all__ = ["HAS_DOCKER", "DOCKER_IMPORT_ERROR", "DEFAULT_DOCKER_HOST", "DockerException", "NotFound",
+           "docker_argument_spec", "docker_host", "require_docker", "api_client"]
+
 
 def docker_argument_spec():
     """The ``docker_host`` option; merge it into a module's argument spec."""
