@@ -314,8 +314,9 @@ class TempFiles:
             os.close(fd)
 
     def forget(self, path):
-        """path is no longer this run's to remove (it was published, or renamed away)."""
-        self.paths.remove(path)
+        """path is no longer this run's to remove (it was published, or renamed away); unknown paths are ignored."""
+        if path in self.paths:
+            self.paths.remove(path)
         self._unlock(path)
 
     def cleanup(self):

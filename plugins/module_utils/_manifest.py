@@ -200,7 +200,7 @@ def manifest_problems(backup_path, manifest):
     return problems
 
 
-def verify_file(backup_path, rehash=True, deadline=None):
+def verify_file(backup_path, rehash=True, deadline=None, always_hash=False):
     """Does the backup verify *now*? Returns ``(ok, problems, manifest, facts)``.
 
     Checks: the manifest reads and names the file with check_result ok; the file
@@ -208,6 +208,9 @@ def verify_file(backup_path, rehash=True, deadline=None):
     sha256 is the manifest's. ``facts`` holds the measured ``size`` and ``sha256``,
     and ``was_good``: the manifest itself names the file, has a sha256 and
     records check_result ok (the backup was good when it was written).
+
+    The file is only hashed when nothing else is wrong, unless ``always_hash``
+    (a verification that reports every problem); a checksum mismatch is named first.
     """
     facts = {"size": None, "sha256": None, "was_good": False}
     try:
@@ -221,21 +224,26 @@ def verify_file(backup_path, rehash=True, deadline=None):
     try:
         st = os.stat(backup_path)
     except FileNotFoundError:
-        return False, problems + ["backup %r is missing (its manifest is left)" % (backup_path,)], manifest, facts
+        left = " (its manifest is left)" if manifest is not None else ""
+        return False, problems + ["backup %r is missing%s" % (backup_path, left)], manifest, facts
     except OSError as exc:
         return False, problems + ["backup %r cannot be read: %s" % (backup_path, exc.strerror or exc)], manifest, facts
     facts["size"] = st.st_size
+    size_problem = None
     if manifest is not None and manifest.get("size") is not None and manifest.get("size") != st.st_size:
-        problems.append("size mismatch: %r has %d bytes but the manifest says %r" % (backup_path, st.st_size, manifest.get("size")))
-    if rehash and manifest is not None and not problems:
+        size_problem = "size mismatch: %r has %d bytes but the manifest says %r" % (backup_path, st.st_size, manifest.get("size"))
+    if rehash and manifest is not None and (always_hash or not (problems or size_problem)):
         try:
             facts["sha256"] = sha256_file(backup_path, deadline)
         except OSError as exc:
             problems.append("backup %r cannot be read: %s" % (backup_path, exc.strerror or exc))
         else:
             if facts["sha256"] != manifest.get("sha256"):
-                problems.append("checksum mismatch: sha256 of %r is %s but the manifest says %r (the file changed after it was written)"
+                # The most telling problem first: the bytes are not those the manifest was written for.
+                problems.insert(0, "checksum mismatch: sha256 of %r is %s but the manifest says %r (the file changed after it was written)"
                                 % (backup_path, facts["sha256"], manifest.get("sha256")))
+    if size_problem:
+        problems.append(size_problem)
     return not problems, problems, manifest, facts
 
 

@@ -166,6 +166,7 @@ options:
         holds it (exclusive) while it backs up and publishes; this module takes it shared, so it never sees a backup
         whose manifest is not published yet, and two prunes can run side by side.
       - When the wait is longer, the task fails and nothing is deleted. V(0) waits as long as it takes.
+    version_added: 0.2.0
     type: float
     default: 600
 notes:

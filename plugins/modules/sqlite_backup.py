@@ -126,6 +126,7 @@ options:
       - The permissions, as an octal string, of the directory O(dest) when O(create_dest) creates it.
       - An existing O(dest) is left as it is. Parent directories that have to be created too get the default
         permissions of the user (the umask) and are not given O(owner) or O(group).
+    version_added: 0.2.0
     type: str
     default: '0700'
   verify:
@@ -138,6 +139,7 @@ options:
         renamed. A backup that fails is not published and the task fails. The manifest then records C(verify) and
         C(verify_result).
       - Ignored with O(state=verified), which always verifies.
+    version_added: 0.2.0
     type: str
     choices:
       - none
