@@ -175,6 +175,9 @@ def test_docker_errors_are_reported(fake_docker, tmp_path, capsys):
 def test_an_unexpected_error_carries_the_traceback(fake_docker, tmp_path, capsys, monkeypatch):
     fake_docker.error = ConnectionResetError("connection reset by peer")
     monkeypatch.setattr(_traceback, "_module_tracebacks_enabled_events", None)
+    # Importing Ansible's controller side (the filter plugins' tests do) switches tracebacks to the controller's
+    # configuration: a module reads _ansible_tracebacks_for.
+    monkeypatch.setattr(_traceback, "_is_traceback_enabled", getattr(_traceback, "_is_module_traceback_enabled"))
     assert run_module(dict(paths=[str(tmp_path)], cpu_interval=0, _ansible_tracebacks_for=["error"]))
     result = result_of(capsys)
     assert result["msg"] == "reading the stats of 'milos-shop' from unix:///var/run/docker.sock failed unexpectedly: connection reset by peer"
