@@ -251,7 +251,8 @@ def test_check_mode_changes_nothing(setup):
     assert res.returncode == 0, res.stdout + res.stderr
     text = output(res)
     assert f"Backup: {setup['backup']} (verification passed)" in text
-    assert f"Stop: services milos-shop of Compose project {standin.project} (container {standin.container} is running, health healthy)" in text
+    assert (f"Stop: service milos-shop of Compose project {standin.project} (container {standin.container} is running, health healthy),"
+            " in a maintenance window") in text
     assert f"Replace: {db} (" in text
     assert f"the database is open now, its side files {db}-wal, {db}-shm are checkpointed by the stop" in text
     assert {name: fingerprint(standin.data_dir / name) for name in files} == files
