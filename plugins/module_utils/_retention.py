@@ -89,7 +89,6 @@ _RULES = (
 _DEFAULT_TIME_RE = re.compile(r'([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-([0-9]{2})-([0-9]{2})')
 
 
-
 class RetentionError(Exception):
     """The one failure of this module: a message naming the option, plus result keys."""
 

@@ -17,7 +17,6 @@ import yaml
 from ansible.module_utils._internal import _traceback
 
 from ansible_collections.milos_shop.ops.plugins.module_utils import _compression
-from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb
 from ansible_collections.milos_shop.ops.plugins.modules import sqlite_backup
 from tests.helpers.module_harness import result_of, run_main
 
