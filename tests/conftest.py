@@ -40,11 +40,12 @@ if not LINK.exists():
 sys.path.insert(0, str(COLLECTIONS))
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers.standin import HEALTH_INTERVAL, Standin  # noqa: E402
+from tests.helpers.standin import HEALTH_INTERVAL, HEALTH_RETRIES, Standin  # noqa: E402
 
 # Stacks that roles, playbooks and Molecule start from demo/milos-shop/docker-compose.yml
-# (not through Standin) read the health check interval from the environment.
+# (not through Standin) read the health check's interval and retries from the environment.
 os.environ.setdefault("MILOS_SHOP_HEALTH_INTERVAL", HEALTH_INTERVAL)
+os.environ.setdefault("MILOS_SHOP_HEALTH_RETRIES", HEALTH_RETRIES)
 
 # Measured on a 2-core machine (see changelogs/fragments/test-suite.yml): the tests
 # mostly wait on Docker and ansible-playbook, so more workers than cores pay off.

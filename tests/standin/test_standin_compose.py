@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.helpers.standin import HEALTH_INTERVAL, STANDIN_SRC, Standin, wait_http
+from tests.helpers.standin import HEALTH_INTERVAL, HEALTH_RETRIES, STANDIN_SRC, Standin, wait_http
 
 pytestmark = pytest.mark.docker
 
@@ -63,10 +63,10 @@ def test_healthcheck_is_present_and_healthy(shared_standin):
     info = shared_standin.inspect()
     check = info["Config"]["Healthcheck"]
     assert check["Test"] == ["CMD", "/usr/local/bin/node", "/app/dist/healthcheck.js"]
-    # The tests' interval (MILOS_SHOP_HEALTH_INTERVAL); the demo's is 5 s (below).
+    # The tests' interval and retries (MILOS_SHOP_HEALTH_*); the demo's are 5 s and 3 (below).
     assert check["Interval"] == seconds(HEALTH_INTERVAL) * 10**9
     assert check["Timeout"] == 4 * 10**9
-    assert check["Retries"] == 3
+    assert check["Retries"] == int(HEALTH_RETRIES)
     health = info["State"]["Health"]
     assert health["Status"] == "healthy"
     assert health["FailingStreak"] == 0
@@ -80,15 +80,18 @@ def seconds(duration: str) -> int:
     return int(duration[:-1])
 
 
-@pytest.mark.parametrize(("env", "interval"), [({}, "5s"), ({"MILOS_SHOP_HEALTH_INTERVAL": "1s"}, "1s")])
-def test_health_interval_is_five_seconds_unless_the_environment_says(tmp_path, env, interval):
-    """The demo (and production) keep the image's 5 s; tests shorten it through the environment."""
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, {"interval": "5s", "retries": 3}),
+    ({"MILOS_SHOP_HEALTH_INTERVAL": "1s", "MILOS_SHOP_HEALTH_RETRIES": "7"}, {"interval": "1s", "retries": 7}),
+])
+def test_health_check_timing_is_the_demos_unless_the_environment_says(tmp_path, env, expected):
+    """The demo (and production) keep 5 s and 3 retries; tests change them through the environment."""
     shutil.copy(STANDIN_SRC / "docker-compose.yml", tmp_path)
     (tmp_path / ".env").write_text("")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MILOS_SHOP_")}
     out = subprocess.run(["docker", "compose", "config", "--format", "json"], cwd=tmp_path, env={**clean, **env},
                          capture_output=True, text=True, check=True).stdout
-    assert json.loads(out)["services"]["milos-shop"]["healthcheck"] == {"interval": interval}
+    assert json.loads(out)["services"]["milos-shop"]["healthcheck"] == expected
 
 
 def test_runs_as_non_root_uid_1000(shared_standin):
