@@ -97,9 +97,11 @@ def main(argv=None) -> int:
         inventory = run_dir / "hosts.yml"
         inventory.write_text(json.dumps({"milos_shop": {"hosts": {"shop": {
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "restore_backup_dir": str(backups), "restore_sqlite_path": str(shop.db_path),
-            "restore_project_dir": str(shop.project_dir), "restore_project_name": shop.project,
-            "restore_container": shop.container, "restore_health_url": f"{shop.url}/api/services",
+            # Where the shop lives, once (role milos_shop.ops.milos_shop); the restore derives from it.
+            "milos_shop_backup_dir": str(backups), "milos_shop_db_path": str(shop.db_path),
+            "milos_shop_project_dir": str(shop.project_dir), "milos_shop_project_name": shop.project,
+            "milos_shop_container": shop.container, "milos_shop_health_url": f"{shop.url}/api/services",
+            "milos_shop_maintenance_file": str(run_dir / "maintenance.json"),
             "restore_pre_restore_dir": str(run_dir / "pre-restore")}}}}))
         env = dict(os.environ, ANSIBLE_NOCOLOR="1")
         role_s, res = timed([str(BIN / "ansible-playbook"), "playbooks/restore.yml", "-i", str(inventory)], cwd=ROOT, env=env)

@@ -96,6 +96,21 @@ def checklist_window(value, window=None, exempt=None):
     return _checklist.apply_window(items, window or None, **kwargs)
 
 
+def checklist_message_kind(status, previous="unknown", notify_on=("fail", "warn"), partial=False):
+    """Which message a run sends: ``alert`` (its status is in ``notify_on``), ``recovery`` (it passes
+    after a run that alerted, and it checked everything) or ``''`` (nothing to say)."""
+    for name, value in (("status", status), ("previous", previous)):
+        if not isinstance(value, str):
+            raise AnsibleFilterError("checklist_message_kind: %s must be a status string, got %r" % (name, value))
+    if not isinstance(notify_on, (list, tuple)):
+        raise AnsibleFilterError("checklist_message_kind: notify_on must be a list of statuses, got %r" % (notify_on,))
+    if status in notify_on:
+        return "alert"
+    if status == "pass" and previous in notify_on and not partial:
+        return "recovery"
+    return ""
+
+
 class FilterModule(object):
     """Checklist filters."""
 
@@ -107,4 +122,5 @@ class FilterModule(object):
             "checklist_problems": checklist_problems,
             "checklist_record": checklist_record,
             "checklist_window": checklist_window,
+            "checklist_message_kind": checklist_message_kind,
         }

@@ -80,3 +80,34 @@ def test_summary_markdown_lists_each_host_with_its_problems():
     rows = rp.summary_hosts({"a": ("pass", []), "b": ("fail", ["disk", "backup"])})
     assert rp.summary_markdown("daily", rows, TIME).splitlines() == [
         "# Daily check summary: FAIL", "", f"{TIME}: 2 hosts.", "", "- FAIL b: disk; backup", "- PASS a"]
+
+
+# -- the message a run sends (filter checklist_message_kind) ----------------------
+
+@pytest.mark.parametrize("status, previous, partial, expected", [
+    ("fail", "pass", False, "alert"),
+    ("warn", "unknown", False, "alert"),
+    ("warn", "warn", True, "alert"),
+    ("pass", "fail", False, "recovery"),
+    ("pass", "warn", False, "recovery"),
+    ("pass", "fail", True, ""),        # a --tags run checked only part: no recovery
+    ("pass", "pass", False, ""),
+    ("pass", "unknown", False, ""),
+    ("skip", "fail", False, ""),       # a maintenance window is no recovery, and no alert
+    ("skip", "pass", False, ""),
+])
+def test_message_kind(status, previous, partial, expected):
+    from ansible_collections.milos_shop.ops.plugins.filter.checklist import checklist_message_kind
+
+    assert checklist_message_kind(status, previous, ["fail", "warn"], partial) == expected
+
+
+def test_message_kind_refuses_what_is_not_a_status():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.milos_shop.ops.plugins.filter.checklist import checklist_message_kind
+
+    with pytest.raises(AnsibleFilterError, match="notify_on must be a list"):
+        checklist_message_kind("fail", "pass", "fail")
+    with pytest.raises(AnsibleFilterError, match="previous must be a status string"):
+        checklist_message_kind("fail", None)
