@@ -10,7 +10,7 @@ a baseline measured in the same run and write their results beside them
 from __future__ import annotations
 
 import datetime
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -25,13 +25,18 @@ RESULTS_DIR = os.path.join(HERE, "results")
 MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 
 
+COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
+
+
 def load_module_utils(name):
-    """Import plugins/module_utils/<name>.py by path (they do not import Ansible)."""
-    path = os.path.join(MODULE_UTILS, name + ".py")
-    spec = importlib.util.spec_from_file_location("bench_" + name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Import plugins/module_utils/<name>.py as the collection does (ansible_collections.milos_shop.ops...).
+
+    The module_utils import each other by their collection names; ./scripts/setup
+    links this checkout at .cache/collections/ansible_collections/milos_shop/ops.
+    """
+    if COLLECTIONS not in sys.path:
+        sys.path.insert(0, COLLECTIONS)
+    return importlib.import_module("ansible_collections.milos_shop.ops.plugins.module_utils." + name)
 
 
 def _read(path):

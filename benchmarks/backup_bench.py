@@ -449,10 +449,9 @@ COMMANDS = collections.OrderedDict([
 # -- experiments on the phases ------------------------------------------------------
 
 CHILD = """
-import importlib.util, sqlite3, sys
-spec = importlib.util.spec_from_file_location("sb", sys.argv[1])
-sb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sb)
+import importlib, sqlite3, sys
+sys.path.insert(0, sys.argv[1])
+sb = importlib.import_module("ansible_collections.milos_shop.ops.plugins.module_utils._sqlite_backup")
 src, dest, level, variant = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 if variant.startswith("snapshot_synchronous_"):
     def snapshot(conn, target, deadline):
@@ -535,7 +534,7 @@ def investigate(sb, live, workdir, level, meter, settle):
     def child(variant):
         def go():
             dest = fresh_dir(os.path.join(out, "child-" + variant))
-            argv = [sys.executable, "-c", CHILD, os.path.join(_common.MODULE_UTILS, "_sqlite_backup.py"), live, dest, str(level), variant]
+            argv = [sys.executable, "-c", CHILD, _common.COLLECTIONS, live, dest, str(level), variant]
             subprocess.run((["nice", "-n", "10"] if variant == "nice_10" else []) + argv, check=True)
             shutil.rmtree(dest, ignore_errors=True)
         return go
