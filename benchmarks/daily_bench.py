@@ -629,8 +629,8 @@ def summarise_counts(data, modules, hosts, tree, res):
                       and not os.path.realpath(r["path"].rsplit(":", 1)[0]).startswith(real_tree)
                       and "/playbooks/" not in r["path"]})
     recap = data["recap"]
-    recap_total = {k: sum(v.get(k, 0) for v in recap.values()) for k in ("ok", "changed", "failures", "skipped", "unreachable",
-                                                                       "rescued", "ignored")}
+    keys = ("ok", "changed", "failures", "skipped", "unreachable", "rescued", "ignored")
+    recap_total = {k: sum(v.get(k, 0) for v in recap.values()) for k in keys}
     per_host = collections.OrderedDict()
     for host in hosts:
         mine = [r for r in records if r["host"] == host]
@@ -695,8 +695,8 @@ def compare(args, work, standin):
         handle.write(COUNT_CALLBACK)
     sides = prepare_sides(args, work)
     for side in sides.values():
-        log("%s: %s (%s) in %s%s" % (side["name"].upper(), side["ref"], side["commit"][:9], side["tree"],
-                                      "; uncommitted: %s" % ", ".join(side["uncommitted"]) if side["uncommitted"] else ""))
+        dirty = "; uncommitted: %s" % ", ".join(side["uncommitted"]) if side["uncommitted"] else ""
+        log("%s: %s (%s) in %s%s" % (side["name"].upper(), side["ref"], side["commit"][:9], side["tree"], dirty))
     inventories = {(s, n): write_side_inventory(args, standin, sides[s], n, work) for s in SIDES for n in args.hosts}
     # The floor: a play of one debug task over the same inventory, run like the daily run from AFTER's tree (Ansible's
     # start-up, inventory and collection loading: what no rewrite of the roles can take away).
@@ -780,8 +780,8 @@ def summarise_compare(args, sides, inventories, counts, runs):
         # Above the floor: what the roles cost beyond Ansible's start-up.
         entry["above_floor_per_host_s"] = collections.OrderedDict(
             (s, round(entry[s]["cpu_per_host_s"] - entry["floor"]["cpu_per_host_s"], 3)) for s in SIDES)
-        entry["after_over_before"]["above_floor_per_host"] = _common.ratio(entry["above_floor_per_host_s"]["after"],
-                                                                          entry["above_floor_per_host_s"]["before"])
+        above = entry["above_floor_per_host_s"]
+        entry["after_over_before"]["above_floor_per_host"] = _common.ratio(above["after"], above["before"])
         table["%d" % n] = entry
     first = table["%d" % args.hosts[0]]
     ratios = collections.OrderedDict()
@@ -795,8 +795,8 @@ def summarise_compare(args, sides, inventories, counts, runs):
     if not args.quick:
         statuses = [st for e in table.values() for s in SIDES for sts in e[s]["report_statuses"] for st in sts]
         verdicts["every_run_reports_pass"] = all(st == "pass" for st in statuses) if statuses else None
-    code = collections.OrderedDict((s, collections.OrderedDict([("ref", sides[s]["ref"]), ("commit", sides[s]["commit"]),
-                                                                 ("uncommitted", sides[s]["uncommitted"])])) for s in SIDES)
+    code = collections.OrderedDict((s, collections.OrderedDict([
+        ("ref", sides[s]["ref"]), ("commit", sides[s]["commit"]), ("uncommitted", sides[s]["uncommitted"])])) for s in SIDES)
     inv = collections.OrderedDict()
     for s in SIDES:
         hv = dict(next(iter(inventories[(s, args.hosts[0])]["hosts"].values())))
@@ -1131,7 +1131,6 @@ def full_markdown(result):
     return lines
 
 
-
 # -- the run -----------------------------------------------------------------------------
 
 def command_line():
@@ -1363,8 +1362,9 @@ def markdown(result):
         ]
     lines += [_common.md_table(["hosts", "measure", "BEFORE", "AFTER", "AFTER / BEFORE", "goal", "verdict"], rows), "",
               "The floor (%s): %s." % (result["by_hosts"][str(p["hosts"][0])]["floor"]["what"], "; ".join(
-                  "%s host%s %.2f CPU-seconds per host, %.2f s wall" % (n, "" if n == "1" else "s", e["floor"]["cpu_per_host_s"],
-                                                                       e["floor"]["wall_s"]) for n, e in result["by_hosts"].items())), ""]
+                  "%s host%s %.2f CPU-seconds per host, %.2f s wall" % (
+                      n, "" if n == "1" else "s", e["floor"]["cpu_per_host_s"], e["floor"]["wall_s"])
+                  for n, e in result["by_hosts"].items())), ""]
     if "every_run_reports_pass" in result["verdicts"]:
         lines += ["Every timed run's report says pass: %s." % _common.fmt(result["verdicts"]["every_run_reports_pass"]), ""]
     lines += ["## Runs", ""]

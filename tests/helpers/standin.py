@@ -68,7 +68,7 @@ def free_port() -> int:
     """
     PORT_LOCK_DIR.mkdir(mode=0o1777, parents=True, exist_ok=True)
     candidates = _port_range()
-    for _ in range(500):
+    for dummy in range(500):
         port = random.choice(candidates)
         if port in _RESERVED:
             continue
