@@ -30,8 +30,8 @@ def future(hours=1):
 
 def test_filter_names():
     assert sorted(f.FilterModule().filters()) == [
-        "checklist_counts", "checklist_problems", "checklist_record", "checklist_sort", "checklist_window",
-        "checklist_worst"]
+        "checklist_counts", "checklist_message_kind", "checklist_problems", "checklist_record", "checklist_sort",
+        "checklist_window", "checklist_worst"]
     for name, function in f.FilterModule().filters().items():
         assert function is getattr(f, name)
 
