@@ -163,9 +163,11 @@ def standin(standin_factory):
 def shared_standin(docker_engine, tmp_path_factory):
     """One stand-in for read-mostly tests of a module; do not break it."""
     s = Standin(tmp_path_factory.mktemp("shared"))
-    s.up()
-    yield s
-    s.destroy()
+    try:
+        s.up()
+        yield s
+    finally:
+        s.destroy()  # also when up() failed: nothing is left behind
 
 
 def _leftovers(projects: set[str]) -> list[str]:
