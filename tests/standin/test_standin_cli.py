@@ -237,7 +237,9 @@ def events(project: str, since: float) -> list[tuple[str, str]]:
         ["docker", "events", "--since", f"{since:.3f}", "--until", f"{time.time() + 1:.3f}",
          "--filter", f"label=com.docker.compose.project={project}", "--format", "{{json .}}"],
         capture_output=True, text=True, check=True, timeout=30).stdout
-    return [(e["Action"], e["Actor"]["Attributes"].get("name", "")) for e in map(json.loads, out.splitlines())]
+    # Docker's own health checks are exec events too ("exec_start: /usr/local/bin/node /app/dist/healthcheck.js"): not ours.
+    return [(e["Action"], e["Actor"]["Attributes"].get("name", "")) for e in map(json.loads, out.splitlines())
+            if "healthcheck.js" not in e["Action"]]
 
 
 @pytest.mark.slow

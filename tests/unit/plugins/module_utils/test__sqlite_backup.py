@@ -515,10 +515,16 @@ def test_permission_problems_as_another_user(case, expected):
         out = base / "out"
         out.mkdir()
         out.chmod(0o755 if case == "unwritable-dest" else 0o777)
+        # A copy of the module_utils that nobody can read: the checkout may sit in a 0700 directory (mktemp -d).
+        code_root = base / "code"
+        shutil.copytree(Path(sb.__file__).parent, code_root / "ansible_collections" / "milos_shop" / "ops" / "plugins" / "module_utils",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for path in [code_root, *code_root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
         code = ("import sys; sys.path.insert(0, %r)\n"
                 "from ansible_collections.milos_shop.ops.plugins.module_utils import _sqlite_backup as sb\n"
                 "try:\n    sb.take_backup(%r, %r)\nexcept sb.BackupError as e:\n    print(e.msg)\n"
-                % (str(Path(sb.__file__).parents[5]), str(src), str(out)))
+                % (str(code_root), str(src), str(out)))
         res = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-c", code],
                              capture_output=True, text=True, cwd=str(base), check=False)
         assert res.returncode == 0, res.stderr
