@@ -177,7 +177,7 @@ def test_an_unexpected_error_carries_the_traceback(fake_docker, tmp_path, capsys
     monkeypatch.setattr(_traceback, "_module_tracebacks_enabled_events", None)
     # Importing Ansible's controller side (the filter plugins' tests do) switches tracebacks to the controller's
     # configuration: a module reads _ansible_tracebacks_for.
-    monkeypatch.setattr(_traceback, "_is_traceback_enabled", getattr(_traceback, "_is_module_traceback_enabled"))
+    monkeypatch.setattr(_traceback, "_is_traceback_enabled", lambda event: event is _traceback.TracebackEvent.ERROR)
     assert run_module(dict(paths=[str(tmp_path)], cpu_interval=0, _ansible_tracebacks_for=["error"]))
     result = result_of(capsys)
     assert result["msg"] == "reading the stats of 'milos-shop' from unix:///var/run/docker.sock failed unexpectedly: connection reset by peer"

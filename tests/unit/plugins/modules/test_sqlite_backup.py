@@ -132,7 +132,7 @@ def test_unexpected_error_carries_the_traceback(db, dest, capsys, monkeypatch):
     monkeypatch.setattr(_traceback, "_module_tracebacks_enabled_events", None)
     # Importing Ansible's controller side (the filter plugins' tests do, in the same xdist worker)
     # switches tracebacks to the controller's configuration: a module reads _ansible_tracebacks_for.
-    monkeypatch.setattr(_traceback, "_is_traceback_enabled", getattr(_traceback, "_is_module_traceback_enabled"))
+    monkeypatch.setattr(_traceback, "_is_traceback_enabled", lambda event: event is _traceback.TracebackEvent.ERROR)
     assert run_module(dict(src=str(db), dest=str(dest), _ansible_tracebacks_for=["error"]))
     result = result_of(capsys)
     assert result["msg"] == "sqlite_backup failed unexpectedly: boom"
